@@ -1,0 +1,38 @@
+# cookiecutter-luigi-kaggle: `make demo` and `make test` bootstrap their own environment (.venv).
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+BOOTSTRAP_PYTHON ?= python3
+STAMP := $(VENV)/.installed
+DEMO := build/demo
+
+.PHONY: help demo test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt
+	@$(BOOTSTRAP_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "ERROR: $(BOOTSTRAP_PYTHON) is older than Python 3.10; set BOOTSTRAP_PYTHON=python3.x" >&2; exit 1; }
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+demo: $(STAMP) ## bake the default project into build/demo and run its whole pipeline
+	rm -rf $(DEMO)
+	$(PYTHON) -m cookiecutter --no-input . --output-dir $(DEMO)
+	$(MAKE) --no-print-directory -C $(DEMO)/kaggle-competition all VENV=$(CURDIR)/$(VENV)
+
+test: $(STAMP) ## run the template's test suite
+	$(PYTHON) -m pytest
+
+lint: $(STAMP) ## ruff on the tests (hooks and baked code are rendered and linted by the tests)
+	$(PYTHON) -m ruff check tests
+	$(PYTHON) -m ruff format --check tests
+
+clean: ## remove the environment and baked projects
+	rm -rf $(VENV) build

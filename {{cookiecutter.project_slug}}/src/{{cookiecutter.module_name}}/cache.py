@@ -1,0 +1,289 @@
+"""The cache every task writes to: one folder per (task, parameters, upstream, code) hash.
+
+A task's folder is `data/cache/<Task>/<hash>/`. It is written under a temporary name and
+renamed into place last, with `manifest.json` written just before, so a folder either holds a
+finished result or does not exist. Changing a parameter, a config value the task uses, an
+upstream result, an input file or the task's code gives a new hash and so a new folder; old
+folders are left as they were.
+"""
+
+from __future__ import annotations
+
+import abc
+import ast
+import contextlib
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import luigi
+from luigi.task import flatten
+
+from .config import cache_dir
+from .errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MANIFEST = "manifest.json"
+HASH_LENGTH = 16
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+def _digest(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- what a task's code is --------------------------------------------------------------------
+
+_module_hashes: dict[str, str] = {}
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def module_hash(module_name: str) -> str:
+    """Hash of a module's syntax tree: comments, formatting and docstrings do not count."""
+    if module_name not in _module_hashes:
+        import sys
+
+        source = inspect.getsource(sys.modules[module_name])
+        tree = _strip_docstrings(ast.parse(source))
+        _module_hashes[module_name] = _digest(ast.dump(tree))
+    return _module_hashes[module_name]
+
+
+def code_hash(cls: type) -> str:
+    """Hash of the modules that define a task class and its project-specific base classes.
+
+    This module (the cache machinery) is left out: it decides where results are stored,
+    not what they are.
+    """
+    modules = sorted(
+        {
+            klass.__module__
+            for klass in cls.__mro__
+            if klass.__module__.startswith(_PACKAGE + ".") and klass.__module__ != __name__
+        }
+    )
+    return _digest("\n".join(f"{name}:{module_hash(name)}" for name in modules))
+
+
+# --- what an input file is --------------------------------------------------------------------
+
+_fingerprints: dict[tuple[str, int, int], str] = {}
+
+
+def fingerprint(path: Path) -> str:
+    """Content checksum of an input file, recomputed only when its size or mtime changes.
+
+    A file not there yet (upstream will make it) is "missing": the hash is computed again once
+    it exists, so the result is stored under the hash of the real file.
+    """
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _fingerprints:
+        return _fingerprints[key]
+    store = cache_dir() / "fingerprints.json"
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(key[0])
+    if entry and (entry["size"], entry["mtime_ns"]) == key[1:]:
+        checksum = entry["sha256"]
+    else:
+        checksum = file_sha256(path)
+        known[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": checksum}
+        _write_atomically(store, json.dumps(known, indent=1, sort_keys=True))
+    _fingerprints[key] = checksum
+    return checksum
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _hash_of(spec: dict[str, Any]) -> str:
+    return _digest(json.dumps(spec, sort_keys=True, default=str))[:HASH_LENGTH]
+
+
+# --- the folder -------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned(final: Path) -> None:
+    """Delete temporary folders left by killed runs of this task (their process is gone)."""
+    for leftover in final.parent.glob(f".tmp-{final.name}-*"):
+        pid = leftover.name.split("-")[3]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder that becomes `final` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-{os.getpid()}-", dir=final.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / MANIFEST).exists():
+                raise
+            shutil.rmtree(tmp)  # another process finished the same result first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class CacheFolder(luigi.Target):
+    """A task's output: done when its folder holds a manifest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        return (self.path / MANIFEST).is_file()
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class CachedTask(luigi.Task):
+    """Base of every pipeline task: it owns paths, hashing, atomic writes and loading.
+
+    A subclass declares `requires()`, the config values it uses (`settings()`), any files it
+    reads from outside the cache (`inputs()`), and `build()`, which returns its results as
+    named DataFrames (saved as Parquet) and may write other files into `self.workdir`.
+    """
+
+    def settings(self) -> dict[str, Any]:
+        """Config values the output depends on: part of the hash."""
+        return {}
+
+    def inputs(self) -> dict[str, Path]:
+        """Files outside the cache that the task reads: their checksums are part of the hash."""
+        return {}
+
+    @abc.abstractmethod
+    def build(self) -> dict[str, pd.DataFrame]:
+        """Compute the task's results: named tables, plus any files written to self.workdir."""
+
+    # -- identity --
+
+    def upstream(self) -> list[CachedTask]:
+        return [task for task in flatten(self.requires()) if isinstance(task, CachedTask)]
+
+    def spec(self) -> dict[str, Any]:
+        """Everything the hash covers, as stored in the manifest."""
+        return {
+            "task": self.task_family,
+            "params": self.to_str_params(only_significant=True),
+            "settings": self.settings(),
+            "inputs": {name: fingerprint(path) for name, path in self.inputs().items()},
+            "upstream": {task.task_family: task.task_hash() for task in self.upstream()},
+            "code": code_hash(type(self)),
+        }
+
+    def task_hash(self) -> str:
+        return _hash_of(self.spec())
+
+    @property
+    def folder(self) -> Path:
+        return cache_dir() / self.task_family / self.task_hash()
+
+    def output(self) -> CacheFolder:
+        return CacheFolder(self.folder)
+
+    # -- writing --
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        spec = self.spec()
+        final = cache_dir() / self.task_family / _hash_of(spec)
+        self.facts: dict[str, Any] = {}
+        with atomic_folder(final) as self.workdir:
+            tables = self.build() or {}
+            rows = {}
+            for name, frame in tables.items():
+                frame.to_parquet(self.workdir / f"{name}.parquet", index=False)
+                rows[f"{name}.parquet"] = len(frame)
+            files = {
+                path.name: {
+                    "bytes": path.stat().st_size,
+                    "sha256": file_sha256(path),
+                    **({"rows": rows[path.name]} if path.name in rows else {}),
+                }
+                for path in sorted(self.workdir.iterdir())
+            }
+            manifest = {
+                **spec,
+                "hash": final.name,
+                "files": files,
+                "facts": self.facts,
+                "seconds": round(time.perf_counter() - started, 3),
+                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            (self.workdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+
+    # -- reading --
+
+    def _done_folder(self) -> Path:
+        folder = self.folder
+        if not (folder / MANIFEST).is_file():
+            raise PipelineError(
+                f"{self.task_family} has no result for the current code and config "
+                f"(expected {folder}); run the pipeline first, e.g. `make all`"
+            )
+        return folder
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self._done_folder() / MANIFEST).read_text())
+
+    def load(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """One of the task's tables, optionally only some columns (Parquet reads just those)."""
+        import pandas as pd
+
+        return pd.read_parquet(self._done_folder() / f"{name}.parquet", columns=columns)

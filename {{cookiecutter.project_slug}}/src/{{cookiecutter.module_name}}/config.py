@@ -1,0 +1,72 @@
+"""luigi.cfg sections as luigi.Config classes: the one place task defaults come from.
+
+A section maps to the class of the same name, so `[competition] seed = 42` is
+`competition().seed`, and `--competition-seed 7` on the command line overrides it for one run.
+"""
+
+from pathlib import Path
+
+import luigi
+
+from . import PROJECT_ROOT
+from .errors import ConfigError
+
+PROBLEM_TYPES = ("binary", "multiclass", "regression")
+
+
+class competition(luigi.Config):  # noqa: N801 - the class name is the luigi.cfg section name
+    """What is predicted, from which columns, and how it is scored."""
+
+    problem_type = luigi.ChoiceParameter(choices=PROBLEM_TYPES, default="binary")
+    id_column = luigi.Parameter(default="id")
+    target_column = luigi.Parameter(default="target")
+    metric = luigi.Parameter(default="")
+    seed = luigi.IntParameter(default=42)
+    n_folds = luigi.IntParameter(default=5)
+
+
+class paths(luigi.Config):  # noqa: N801
+    """Where files live; relative paths are relative to the project root."""
+
+    raw = luigi.Parameter(default="data/raw")
+    cache = luigi.Parameter(default="data/cache")
+    submissions = luigi.Parameter(default="submissions")
+
+
+class train(luigi.Config):  # noqa: N801
+    """The model: keyword arguments of scikit-learn's HistGradientBoosting estimator."""
+
+    model_params = luigi.DictParameter(default={})
+
+
+def project_path(value: str) -> Path:
+    """A configured path, resolved against the project root unless absolute."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def raw_dir() -> Path:
+    return project_path(paths().raw)
+
+
+def cache_dir() -> Path:
+    return project_path(paths().cache)
+
+
+def submissions_dir() -> Path:
+    return project_path(paths().submissions)
+
+
+def checked_competition() -> competition:
+    """The [competition] section, with the ranges luigi's parameter types cannot express."""
+    cfg = competition()
+    if cfg.n_folds < 2:
+        raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds}: need 2 or more")
+    if cfg.seed < 0:
+        raise ConfigError(f"luigi.cfg [competition] seed = {cfg.seed}: need a non-negative integer")
+    if not cfg.id_column or not cfg.target_column or cfg.id_column == cfg.target_column:
+        raise ConfigError(
+            "luigi.cfg [competition] id_column and target_column must be set and differ "
+            f"(got {cfg.id_column!r} and {cfg.target_column!r})"
+        )
+    return cfg

@@ -1,0 +1,1 @@
+"""Stage 1, the data: raw files -> validated Parquet (Ingest) -> fold assignment (Split)."""

@@ -1,0 +1,31 @@
+"""The competition's raw files in data/raw, in Kaggle's layout."""
+
+from __future__ import annotations
+
+import luigi
+
+from ..config import checked_competition, raw_dir
+from ..errors import DataError
+
+RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")
+
+
+class RawData(luigi.Task):
+    """data/raw/{train,test,sample_submission}.csv; when none is there, writes the demo."""
+
+    def output(self) -> dict[str, luigi.LocalTarget]:
+        return {name: luigi.LocalTarget(raw_dir() / name) for name in RAW_FILES}
+
+    def run(self) -> None:
+        folder = raw_dir()
+        present = [name for name in RAW_FILES if (folder / name).exists()]
+        if present:
+            missing = [name for name in RAW_FILES if name not in present]
+            raise DataError(
+                f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; "
+                "add the missing files, or empty the folder to get the demo data"
+            )
+        from .demo import write_demo
+
+        cfg = checked_competition()
+        write_demo(folder, cfg.problem_type, cfg.id_column, cfg.target_column, cfg.seed)

@@ -1,0 +1,13 @@
+"""Errors the user can fix: printed as one line, without a traceback."""
+
+
+class PipelineError(Exception):
+    """Bad input: a data file, a config value. The message names the file or key and the fix."""
+
+
+class DataError(PipelineError):
+    """A raw data file breaks the data contract (columns, ids, emptiness)."""
+
+
+class ConfigError(PipelineError):
+    """A luigi.cfg value is missing or out of range."""

@@ -1,0 +1,128 @@
+"""Submission: the test predictions in sample_submission.csv's exact columns and row order."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..cache import MANIFEST, CachedTask
+from ..config import checked_competition, submissions_dir
+from ..data.ingest import Ingest
+from ..errors import DataError
+from .train import Train
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FILE = "submission.csv"
+
+
+class Submission(CachedTask):
+    """Builds and validates submission.csv, then copies it to submissions/ under a name
+    that carries its hash and CV score."""
+
+    def requires(self) -> dict[str, CachedTask]:
+        return {"data": Ingest(), "train": Train()}
+
+    def settings(self) -> dict[str, Any]:
+        return {"id_column": checked_competition().id_column}
+
+    def complete(self) -> bool:
+        manifest = self.folder / MANIFEST
+        if not manifest.is_file():
+            return False
+        return (submissions_dir() / json.loads(manifest.read_text())["facts"]["file"]).is_file()
+
+    def run(self) -> None:
+        if not self.output().exists():
+            super().run()
+        facts = self.manifest()["facts"]
+        _copy_atomically(self.folder / FILE, submissions_dir() / facts["file"])
+
+    def build(self) -> dict[str, pd.DataFrame]:
+        cfg = checked_competition()
+        data, model = Ingest(), Train()
+        sample = data.load("sample_submission")
+        predictions = model.load("test")
+        facts = model.manifest()["facts"]
+        submission = make_submission(sample, predictions, cfg.id_column, cfg.problem_type, facts["classes"])
+        where = data.inputs()["sample_submission.csv"]
+        validate(submission, sample, cfg.id_column, where)
+
+        submission.to_csv(self.workdir / FILE, index=False)
+        score = facts["cv_score"]
+        self.facts.update(
+            metric=facts["metric"],
+            cv_score=score,
+            file=f"submission-{self.task_hash()[:8]}-{facts['metric']}-{score:.5f}.csv",
+        )
+        return {}
+
+    def path(self) -> Path:
+        """The submission file in submissions/ (after the task has run)."""
+        return submissions_dir() / self.manifest()["facts"]["file"]
+
+
+def make_submission(
+    sample: pd.DataFrame, predictions: pd.DataFrame, id_column: str, problem_type: str, classes: list
+) -> pd.DataFrame:
+    """Fill the sample's prediction columns, in its row order.
+
+    Columns named after the classes get each class's probability; a single column gets
+    P(positive class) for binary, the most likely label for multiclass, the value for regression.
+    """
+    import numpy as np
+
+    by_id = predictions.set_index(predictions[id_column].astype("string").to_numpy()).drop(columns=[id_column])
+    aligned = by_id.reindex(sample[id_column].astype("string"))
+    targets = [c for c in sample.columns if c != id_column]
+    submission = sample[[id_column]].copy()
+    class_names = [str(c) for c in classes]
+    if classes and sorted(targets) == sorted(class_names):
+        if problem_type == "binary":
+            positive = aligned["prediction"].to_numpy()
+            for column in targets:
+                submission[column] = positive if column == class_names[1] else 1 - positive
+        else:
+            for column in targets:
+                submission[column] = aligned[column].to_numpy()
+    elif len(targets) == 1:
+        if problem_type == "multiclass":
+            best = aligned[class_names].to_numpy().argmax(axis=1)
+            submission[targets[0]] = np.asarray(classes, dtype=object)[best]
+        else:
+            submission[targets[0]] = aligned["prediction"].to_numpy()
+    else:
+        raise DataError(
+            f"sample_submission.csv: columns {targets} are neither one prediction column nor the classes {class_names}"
+        )
+    return submission
+
+
+def validate(submission: pd.DataFrame, sample: pd.DataFrame, id_column: str, where: Path) -> None:
+    """Same columns, ids and row order as the sample; no missing or infinite values."""
+    import numpy as np
+    import pandas as pd
+
+    if list(submission.columns) != list(sample.columns):
+        raise DataError(f"{where}: submission columns {list(submission.columns)} differ from {list(sample.columns)}")
+    if len(submission) != len(sample) or not submission[id_column].equals(sample[id_column]):
+        raise DataError(f"{where}: submission ids or row order differ from the sample")
+    for column in submission.columns:
+        values = submission[column]
+        if values.isna().any():
+            raise DataError(f"{where}: submission column {column!r} has {int(values.isna().sum())} missing values")
+        if pd.api.types.is_float_dtype(values) and not np.isfinite(values.to_numpy()).all():
+            raise DataError(f"{where}: submission column {column!r} has infinite values")
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)

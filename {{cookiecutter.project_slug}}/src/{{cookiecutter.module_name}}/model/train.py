@@ -1,0 +1,140 @@
+"""Train: K-fold cross-validation on the registered features, out-of-fold and test predictions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..cache import CachedTask
+from ..config import checked_competition, train
+from ..data.ingest import Ingest
+from ..data.split import Split
+from ..errors import DataError
+from ..features import FEATURES
+from .metrics import metric_for
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+class Train(CachedTask):
+    """HistGradientBoosting (handles missing values and categories) fit once per fold.
+
+    Writes `oof` (each train row predicted by the model that did not see it), `test`
+    (test predictions averaged over the fold models) and `scores` (the CV score per fold);
+    the manifest's facts hold the overall CV score.
+    """
+
+    def requires(self) -> dict[str, Any]:
+        return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
+
+    def settings(self) -> dict[str, Any]:
+        cfg = checked_competition()
+        return {
+            "problem_type": cfg.problem_type,
+            "metric": metric_for(cfg.metric, cfg.problem_type).name,
+            "seed": cfg.seed,
+            "model_params": dict(train().model_params),
+        }
+
+    def prediction_columns(self, classes: list) -> list[str]:
+        if checked_competition().problem_type == "multiclass":
+            return [str(label) for label in classes]
+        return ["prediction"]
+
+    def build(self) -> dict[str, pd.DataFrame]:
+        import numpy as np
+        import pandas as pd
+
+        cfg = checked_competition()
+        metric = metric_for(cfg.metric, cfg.problem_type)
+        rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
+        fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
+        x_train, x_test = self.feature_matrix()
+
+        if cfg.problem_type == "regression":
+            classes: list = []
+            y = rows[cfg.target_column].to_numpy(dtype="float64")
+        else:
+            classes = sorted(rows[cfg.target_column].unique().tolist())
+            y = pd.Categorical(rows[cfg.target_column], categories=classes).codes.astype("int64")
+
+        columns = self.prediction_columns(classes)
+        oof = np.zeros((len(y), len(columns)))
+        test = np.zeros((len(x_test), len(columns)))
+        fold_scores = []
+        for k in range(cfg.n_folds):
+            fit, held_out = fold != k, fold == k
+            model = self.model().fit(x_train[fit], y[fit])
+            oof[held_out] = self.predict(model, x_train[held_out])
+            test += self.predict(model, x_test) / cfg.n_folds
+            fold_scores.append(float(metric.score(y[held_out], _squeeze(oof[held_out]))))
+
+        cv = float(metric.score(y, _squeeze(oof)))
+        self.facts.update(
+            metric=metric.name,
+            cv_score=cv,
+            fold_scores=fold_scores,
+            greater_is_better=metric.greater_is_better,
+            classes=[_plain(c) for c in classes],
+            features=[feature.__name__ for feature in FEATURES],
+            n_columns=x_train.shape[1],
+        )
+        ids_train, ids_test = rows[cfg.id_column], Ingest().load("test", columns=[cfg.id_column])[cfg.id_column]
+        return {
+            "oof": pd.DataFrame(oof, columns=columns).assign(**{cfg.id_column: ids_train, "fold": fold}),
+            "test": pd.DataFrame(test, columns=columns).assign(**{cfg.id_column: ids_test.to_numpy()}),
+            "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
+        }
+
+    def feature_matrix(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The registered features side by side, train and test, rows in Ingest's order."""
+        import pandas as pd
+
+        id_column = checked_competition().id_column
+        parts: dict[str, list[pd.DataFrame]] = {"train": [], "test": []}
+        seen: dict[str, str] = {}
+        for feature in FEATURES:
+            task = feature()
+            for part in parts:
+                table = task.load(part).drop(columns=[id_column])
+                parts[part].append(table)
+            for column in table.columns:
+                if column in seen:
+                    raise DataError(f"features {seen[column]} and {task.task_family} both make column {column!r}")
+                seen[column] = task.task_family
+                if not (
+                    pd.api.types.is_numeric_dtype(table[column]) or isinstance(table[column].dtype, pd.CategoricalDtype)
+                ):
+                    raise DataError(
+                        f"feature {task.task_family} column {column!r} has dtype {table[column].dtype}; "
+                        "features must be numbers or categories"
+                    )
+        if not seen:
+            raise DataError("no feature columns: FEATURES is empty or every feature made no columns")
+        return pd.concat(parts["train"], axis=1), pd.concat(parts["test"], axis=1)
+
+    def model(self):
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        cfg = checked_competition()
+        regression = cfg.problem_type == "regression"
+        estimator = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        params = {"categorical_features": "from_dtype", "random_state": cfg.seed, **dict(train().model_params)}
+        return estimator(**params)
+
+    def predict(self, model, x: pd.DataFrame) -> np.ndarray:
+        problem_type = checked_competition().problem_type
+        if problem_type == "regression":
+            return model.predict(x)[:, None]
+        proba = model.predict_proba(x)
+        return proba[:, 1:] if problem_type == "binary" else proba
+
+
+def _squeeze(prediction: np.ndarray) -> np.ndarray:
+    return prediction[:, 0] if prediction.shape[1] == 1 else prediction
+
+
+def _plain(value: Any) -> Any:
+    """A class label as JSON can hold it (numpy scalars become Python ones)."""
+    return value.item() if hasattr(value, "item") else value
