@@ -1,0 +1,83 @@
+"""Shared helpers: bake the template with cookiecutter, run make in a baked project.
+
+Every baked project runs in this test environment (VENV=sys.prefix): it holds the packages a
+project needs, so no test creates an environment of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+PROBLEM_TYPES = DEFAULTS["problem_type"]
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user config that keeps cookiecutter's replay files out of the home folder."""
+    home = tmp_path_factory.mktemp("cookiecutter-home")
+    config = home / "config.yaml"
+    config.write_text(f"cookiecutters_dir: {home / 'templates'}\nreplay_dir: {home / 'replay'}\n")
+    return config
+
+
+@pytest.fixture(scope="session")
+def bake(cookiecutter_config: Path):
+    """bake(output_dir, **answers) -> the generated project's folder."""
+
+    def _bake(output_dir: Path, **answers: str) -> Path:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        return Path(
+            cookiecutter(
+                str(TEMPLATE),
+                no_input=True,
+                extra_context=answers,
+                output_dir=str(output_dir),
+                config_file=str(cookiecutter_config),
+            )
+        )
+
+    return _bake
+
+
+def run_cookiecutter_cli(output_dir: Path, config: Path, *answers: str, stdin: str | None = None):
+    """The cookiecutter command line, as a user runs it (no_input unless stdin is given)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "cookiecutter", str(TEMPLATE), "-o", str(output_dir), "--config-file", str(config)]
+    if stdin is None:
+        args.append("--no-input")
+    return subprocess.run([*args, *answers], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def make(project: Path, *targets: str, check: bool = True, **variables: str) -> subprocess.CompletedProcess:
+    """Run make in a baked project with this environment; fail with its output if check."""
+    assignments = [f"{key}={value}" for key, value in {"VENV": sys.prefix, **variables}.items()]
+    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH", "MAKEFLAGS")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(project), *targets, *assignments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"make {' '.join(targets)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def tasks_run(result: subprocess.CompletedProcess) -> list[str]:
+    """The tasks a pipeline run started, from its `run <Task>` lines."""
+    return [line.split()[1] for line in result.stdout.splitlines() if line.startswith("run ")]
+
+
+def completed_folders(project: Path, task: str) -> set[str]:
+    """Hash folders of a task that hold a finished result (a manifest)."""
+    return {p.parent.name for p in (project / "data" / "cache" / task).glob("*/manifest.json")}
