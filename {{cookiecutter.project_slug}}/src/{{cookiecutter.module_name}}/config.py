@@ -39,6 +39,13 @@ class train(luigi.Config):  # noqa: N801
     model_params = luigi.DictParameter(default={})
 
 
+class s3(luigi.Config):  # noqa: N801
+    """Where the competition files are kept in S3 (empty bucket: no S3 source)."""
+
+    bucket = luigi.Parameter(default="")
+    prefix = luigi.Parameter(default="")
+
+
 def project_path(value: str) -> Path:
     """A configured path, resolved against the project root unless absolute."""
     path = Path(value).expanduser()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import luigi
 
-from ..config import checked_competition, raw_dir
-from ..errors import DataError
+from ..config import checked_competition, raw_dir, s3
+from ..errors import ConfigError, DataError
 
 RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")
 
@@ -24,6 +24,11 @@ class RawData(luigi.Task):
             raise DataError(
                 f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; "
                 "add the missing files, or empty the folder to get the demo data"
+            )
+        if s3().bucket:
+            raise ConfigError(
+                f"{folder} is empty and luigi.cfg [s3] bucket = {s3().bucket}: fetching from S3 is not built yet; "
+                "copy train.csv, test.csv and sample_submission.csv there, or empty [s3] bucket for the demo"
             )
         from .demo import write_demo
 

@@ -1,0 +1,154 @@
+"""The generated pipeline, run through its make targets in baked projects, per problem type."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import PROBLEM_TYPES, completed_folders, make, tasks_run
+
+ALL_TASKS = {
+    "RawData",
+    "Ingest",
+    "Split",
+    "NumericColumns",
+    "CategoryCodes",
+    "DateParts",
+    "TargetEncoding",
+    "Train",
+    "Submission",
+}
+
+
+def tree_checksums(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def submission_of(result) -> Path:
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Submission: ")]
+    assert len(lines) == 1, result.stdout
+    return Path(lines[0].removeprefix("Submission: "))
+
+
+def package_of(project: Path) -> Path:
+    return next((project / "src").iterdir())
+
+
+class Baked:
+    def __init__(self, project: Path, first) -> None:
+        self.project, self.first = project, first
+        self.submission = project / submission_of(first)
+        self.cache = tree_checksums(project / "data" / "cache")
+
+    def copy(self, to: Path) -> Path:
+        """A copy of the project after its first run, caches included, to change freely."""
+        return Path(shutil.copytree(self.project, to / self.project.name, symlinks=True))
+
+
+@pytest.fixture(scope="module", params=PROBLEM_TYPES)
+def baked(request: pytest.FixtureRequest, bake, tmp_path_factory: pytest.TempPathFactory) -> Baked:
+    """A project baked for one problem type, after its first `make all`."""
+    project = bake(tmp_path_factory.mktemp(request.param), problem_type=request.param)
+    return Baked(project, make(project, "all"))
+
+
+def test_make_all_writes_a_valid_submission(baked: Baked):
+    """`make all` runs every task, prints the CV score and the path of a valid submission."""
+    assert set(tasks_run(baked.first)) == ALL_TASKS
+    assert "CV " in baked.first.stdout
+    sample = pd.read_csv(baked.project / "data" / "raw" / "sample_submission.csv")
+    submission = pd.read_csv(baked.submission)
+    assert list(submission.columns) == list(sample.columns)
+    assert submission["id"].tolist() == sample["id"].tolist()
+    assert not submission.isna().any().any()
+    predictions = submission.drop(columns=["id"])
+    if "multiclass" in baked.project.parent.name:
+        assert predictions.shape[1] >= 3
+        assert ((predictions.sum(axis=1) - 1).abs() < 1e-6).all()
+    if "regression" not in baked.project.parent.name:
+        assert ((predictions >= 0) & (predictions <= 1)).all().all()
+
+
+def test_second_make_all_runs_nothing(baked: Baked, tmp_path: Path):
+    """An up-to-date pipeline runs no task and writes nothing to the cache."""
+    project = baked.copy(tmp_path)
+    again = make(project, "all")
+    assert tasks_run(again) == []
+    assert tree_checksums(project / "data" / "cache") | {"fingerprints.json": ""} == baked.cache | {
+        "fingerprints.json": ""
+    }
+    assert submission_of(again) == submission_of(baked.first)
+
+
+def test_another_seed_writes_a_new_split_and_keeps_the_old(baked: Baked, tmp_path: Path):
+    """SEED=7 gives a new Split folder (and downstream results); the seed-42 folders stay as they were."""
+    project = baked.copy(tmp_path)
+    before = completed_folders(project, "Split")
+    seeded = make(project, "all", SEED="7")
+    assert {"Split", "Train", "Submission"} <= set(tasks_run(seeded))
+    assert "Ingest" not in tasks_run(seeded)
+    after = completed_folders(project, "Split")
+    assert len(after) == 2 and before < after
+    old = project / "data" / "cache"
+    assert {k: v for k, v in tree_checksums(old).items() if k in baked.cache and k != "fingerprints.json"} == {
+        k: v for k, v in baked.cache.items() if k != "fingerprints.json"
+    }
+    assert submission_of(seeded) != submission_of(baked.first)
+
+
+def test_same_seed_gives_byte_identical_submissions(baked: Baked, bake, tmp_path: Path):
+    """Two bakes with the same answers produce byte-identical submission files."""
+    problem_type = next(p for p in PROBLEM_TYPES if p in baked.project.parent.name)
+    other = bake(tmp_path, problem_type=problem_type)
+    second = make(other, "all")
+    assert (other / submission_of(second)).read_bytes() == baked.submission.read_bytes()
+
+
+def test_failing_feature_fails_the_run_and_leaves_no_result(baked: Baked, tmp_path: Path):
+    """A feature that raises makes `make all` exit non-zero and leaves no finished folder for it."""
+    project = baked.copy(tmp_path)
+    package = package_of(project)
+    (package / "features" / "broken.py").write_text(
+        "from .base import Feature\n\n\nclass Broken(Feature):\n"
+        "    def make(self, df):\n        raise ValueError('this feature is broken')\n"
+    )
+    registry = package / "features" / "__init__.py"
+    text = registry.read_text().replace("FEATURES = [", "from .broken import Broken  # noqa: E402\n\nFEATURES = [Broken,")
+    registry.write_text(text)
+    result = make(project, "all", check=False)
+    assert result.returncode != 0
+    assert "this feature is broken" in result.stderr
+    assert list((project / "data" / "cache" / "Broken").iterdir()) == []
+    assert "Submission" not in tasks_run(result)
+
+
+def test_editing_code_reruns_only_what_depends_on_it(baked: Baked, tmp_path: Path):
+    """A comment changes nothing; a code change re-runs that feature and its downstream only."""
+    project = baked.copy(tmp_path)
+    numeric = package_of(project) / "features" / "numeric.py"
+    numeric.write_text(numeric.read_text() + "\n# a comment does not count\n")
+    assert tasks_run(make(project, "all")) == []
+
+    numeric.write_text(numeric.read_text().replace('astype("float64")', 'astype("float64").clip(-1e12, 1e12)'))
+    rerun = make(project, "all")
+    assert sorted(tasks_run(rerun)) == ["NumericColumns", "Submission", "Train"]
+
+
+def test_new_raw_data_reruns_everything_downstream(baked: Baked, tmp_path: Path):
+    """Replacing train.csv re-runs Ingest and all that follows instead of reusing the demo's caches."""
+    project = baked.copy(tmp_path)
+    train = project / "data" / "raw" / "train.csv"
+    table = pd.read_csv(train)
+    table.iloc[: len(table) - 10].to_csv(train, index=False)
+    rerun = make(project, "all")
+    assert set(tasks_run(rerun)) == ALL_TASKS - {"RawData"}
+
+
+def test_project_tests_and_lint_pass(baked: Baked):
+    """The generated project's own `make test` and `make lint` pass."""
+    make(baked.project, "lint")
+    result = make(baked.project, "test")
+    assert " passed" in result.stdout
