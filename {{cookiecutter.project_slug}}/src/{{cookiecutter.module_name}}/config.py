@@ -52,6 +52,14 @@ def project_path(value: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+def shown(path: Path) -> str:
+    """A path for messages: relative to the project root when inside it."""
+    try:
+        return str(Path(path).relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def raw_dir() -> Path:
     return project_path(paths().raw)
 

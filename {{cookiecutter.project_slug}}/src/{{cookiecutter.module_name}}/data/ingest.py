@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
-from ..config import checked_competition, raw_dir
+from ..config import checked_competition, raw_dir, shown
 from ..errors import DataError
 from .raw import RAW_FILES, RawData
 
@@ -20,8 +20,8 @@ _EXAMPLES = 3
 
 def _examples(values) -> str:
     values = list(values)
-    shown = ", ".join(str(v) for v in values[:_EXAMPLES])
-    return shown + (", ..." if len(values) > _EXAMPLES else "")
+    listed = ", ".join(str(v) for v in values[:_EXAMPLES])
+    return listed + (", ..." if len(values) > _EXAMPLES else "")
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -31,13 +31,13 @@ def read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, low_memory=False)
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found; run `make data` or copy the file there") from None
+        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty") from None
+        raise DataError(f"{shown(path)}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})".replace("\n", " ")) from None
+        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
     if frame.empty:
-        raise DataError(f"{path}: has a header but no rows")
+        raise DataError(f"{shown(path)}: has a header but no rows")
     return frame
 
 
@@ -46,7 +46,7 @@ def require_columns(frame: pd.DataFrame, path: Path, columns: dict[str, str]) ->
     for column, key in columns.items():
         if column not in frame.columns:
             raise DataError(
-                f"{path}: no column {column!r} (has {_examples(frame.columns)}); "
+                f"{shown(path)}: no column {column!r} (has {_examples(frame.columns)}); "
                 f"set {key} in luigi.cfg [competition]"
             )
 
@@ -54,10 +54,10 @@ def require_columns(frame: pd.DataFrame, path: Path, columns: dict[str, str]) ->
 def require_unique_ids(frame: pd.DataFrame, path: Path, id_column: str) -> None:
     ids = frame[id_column]
     if ids.isna().any():
-        raise DataError(f"{path}: {id_column!r} has {int(ids.isna().sum())} missing values")
+        raise DataError(f"{shown(path)}: {id_column!r} has {int(ids.isna().sum())} missing values")
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
-        raise DataError(f"{path}: {id_column!r} has repeated ids ({_examples(duplicated.unique())})")
+        raise DataError(f"{shown(path)}: {id_column!r} has repeated ids ({_examples(duplicated.unique())})")
 
 
 def parse_dates(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
@@ -118,7 +118,7 @@ class Ingest(CachedTask):
         for frame, path in ((train, train_path), (test, test_path), (sample, sample_path)):
             require_unique_ids(frame, path, id_col)
         if train[target].isna().any():
-            raise DataError(f"{train_path}: target {target!r} has {int(train[target].isna().sum())} missing values")
+            raise DataError(f"{shown(train_path)}: target {target!r} has {int(train[target].isna().sum())} missing values")
 
         test = test.drop(columns=[target], errors="ignore")
         expected = [c for c in train.columns if c != target]
@@ -126,17 +126,17 @@ class Ingest(CachedTask):
             only_train = [c for c in expected if c not in test.columns]
             only_test = [c for c in test.columns if c not in expected]
             raise DataError(
-                f"{test_path}: columns differ from {train_path.name} "
+                f"{shown(test_path)}: columns differ from {train_path.name} "
                 f"(only in train: {_examples(only_train) or '-'}; only in test: {_examples(only_test) or '-'})"
             )
         test = test[expected]
         if len(sample.columns) < 2:
-            raise DataError(f"{sample_path}: has no prediction column besides {id_col!r}")
+            raise DataError(f"{shown(sample_path)}: has no prediction column besides {id_col!r}")
 
         test_ids, sample_ids = set(test[id_col].astype(str)), set(sample[id_col].astype(str))
         if test_ids != sample_ids:
             raise DataError(
-                f"{sample_path}: ids do not match {test_path.name} "
+                f"{shown(sample_path)}: ids do not match {test_path.name} "
                 f"({len(sample_ids - test_ids)} only in the sample, e.g. {_examples(sorted(sample_ids - test_ids))}; "
                 f"{len(test_ids - sample_ids)} only in test, e.g. {_examples(sorted(test_ids - sample_ids))})"
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import luigi
 
-from ..config import checked_competition, raw_dir, s3
+from ..config import checked_competition, raw_dir, s3, shown
 from ..errors import ConfigError, DataError
 
 RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -22,12 +22,12 @@ class RawData(luigi.Task):
         if present:
             missing = [name for name in RAW_FILES if name not in present]
             raise DataError(
-                f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; "
+                f"{shown(folder)}: has {', '.join(present)} but not {', '.join(missing)}; "
                 "add the missing files, or empty the folder to get the demo data"
             )
         if s3().bucket:
             raise ConfigError(
-                f"{folder} is empty and luigi.cfg [s3] bucket = {s3().bucket}: fetching from S3 is not built yet; "
+                f"{shown(folder)} is empty and luigi.cfg [s3] bucket = {s3().bucket}: fetching from S3 is not built yet; "
                 "copy train.csv, test.csv and sample_submission.csv there, or empty [s3] bucket for the demo"
             )
         from .demo import write_demo

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
-from ..config import checked_competition
+from ..config import checked_competition, shown
 from ..errors import ConfigError, DataError
 from .ingest import Ingest
 
@@ -34,7 +34,7 @@ class Split(CachedTask):
         cfg = checked_competition()
         train = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
         target = train[cfg.target_column]
-        where = f"{Ingest().inputs()['train.csv']}: target {cfg.target_column!r}"
+        where = f"{shown(Ingest().inputs()['train.csv'])}: target {cfg.target_column!r}"
         if len(train) < cfg.n_folds:
             raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {len(train)} rows")
 

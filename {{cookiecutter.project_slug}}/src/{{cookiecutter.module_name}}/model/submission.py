@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import MANIFEST, CachedTask
-from ..config import checked_competition, submissions_dir
+from ..config import checked_competition, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
 from .train import Train
@@ -50,7 +50,7 @@ class Submission(CachedTask):
         predictions = model.load("test")
         facts = model.manifest()["facts"]
         submission = make_submission(sample, predictions, cfg.id_column, cfg.problem_type, facts["classes"])
-        where = data.inputs()["sample_submission.csv"]
+        where = shown(data.inputs()["sample_submission.csv"])
         validate(submission, sample, cfg.id_column, where)
 
         submission.to_csv(self.workdir / FILE, index=False)
@@ -103,7 +103,7 @@ def make_submission(
     return submission
 
 
-def validate(submission: pd.DataFrame, sample: pd.DataFrame, id_column: str, where: Path) -> None:
+def validate(submission: pd.DataFrame, sample: pd.DataFrame, id_column: str, where: str) -> None:
     """Same columns, ids and row order as the sample; no missing or infinite values."""
     import numpy as np
     import pandas as pd
