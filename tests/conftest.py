@@ -57,9 +57,11 @@ def run_cookiecutter_cli(output_dir: Path, config: Path, *answers: str, stdin: s
     return subprocess.run([*args, *answers], input=stdin, capture_output=True, text=True, timeout=120)
 
 
-def make(project: Path, *targets: str, check: bool = True, **variables: str) -> subprocess.CompletedProcess:
-    """Run make in a baked project with this environment; fail with its output if check."""
-    assignments = [f"{key}={value}" for key, value in {"VENV": sys.prefix, **variables}.items()]
+def make(project: Path, *targets: str, check: bool = True, **variables: str | None) -> subprocess.CompletedProcess:
+    """Run make in a baked project with this environment (VENV=None: the project's own .venv);
+    fail with its output if check."""
+    variables = {"VENV": sys.prefix, **variables}
+    assignments = [f"{key}={value}" for key, value in variables.items() if value is not None]
     env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH", "MAKEFLAGS")}
     result = subprocess.run(
         ["make", "--no-print-directory", "-C", str(project), *targets, *assignments],

@@ -24,7 +24,9 @@ ALL_TASKS = {
 
 
 def tree_checksums(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def submission_of(result) -> Path:
@@ -116,7 +118,9 @@ def test_failing_feature_fails_the_run_and_leaves_no_result(baked: Baked, tmp_pa
         "    def make(self, df):\n        raise ValueError('this feature is broken')\n"
     )
     registry = package / "features" / "__init__.py"
-    text = registry.read_text().replace("FEATURES = [", "from .broken import Broken  # noqa: E402\n\nFEATURES = [Broken,")
+    text = registry.read_text().replace(
+        "FEATURES = [", "from .broken import Broken  # noqa: E402\n\nFEATURES = [Broken,"
+    )
     registry.write_text(text)
     result = make(project, "all", check=False)
     assert result.returncode != 0
@@ -147,8 +151,37 @@ def test_new_raw_data_reruns_everything_downstream(baked: Baked, tmp_path: Path)
     assert set(tasks_run(rerun)) == ALL_TASKS - {"RawData"}
 
 
+def test_make_all_creates_the_environment_when_missing(bake, tmp_path: Path):
+    """On a fresh bake, `make all` alone creates .venv, installs the project and runs the pipeline."""
+    project = bake(tmp_path, problem_type="regression", n_folds="2")
+    result = make(project, "all", VENV=None)
+    assert (project / ".venv" / "bin" / "python").is_file()
+    assert (project / submission_of(result)).is_file()
+    assert tasks_run(make(project, "all", VENV=None)) == []
+
+
 def test_project_tests_and_lint_pass(baked: Baked):
     """The generated project's own `make test` and `make lint` pass."""
     make(baked.project, "lint")
     result = make(baked.project, "test")
     assert " passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("metric = ", "metric = nonsense\n#"), "metric = 'nonsense'"),
+        (("n_folds = ", "n_folds = 1\n#"), "n_folds = 1: need 2 or more"),
+    ],
+    ids=["metric", "n_folds"],
+)
+def test_bad_config_value_is_one_error_line(baked: Baked, tmp_path: Path, edit: tuple[str, str], message: str):
+    """A bad luigi.cfg value stops `make all` with one ERROR line naming the key, no traceback."""
+    project = baked.copy(tmp_path)
+    config = project / "luigi.cfg"
+    config.write_text(config.read_text().replace(*edit, 1))
+    result = make(project, "all", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and "luigi.cfg [competition]" in errors[0] and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr

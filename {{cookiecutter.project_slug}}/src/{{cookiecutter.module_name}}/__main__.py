@@ -7,19 +7,23 @@ with one `ERROR:` line naming the file or setting; the exit code is luigi.cfg's 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
-from pathlib import Path
 
 import luigi
 import luigi.cmdline_parser
 import luigi.retcodes
 
+from .config import shown
 from .errors import PipelineError
 
 TASKS_MODULE = f"{__package__}.tasks"
+_USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *PipelineError.__subclasses__())}
 _started: dict[str, float] = {}
+
+
+def _error(message: str) -> None:
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
 
 
 @luigi.Task.event_handler(luigi.Event.START)
@@ -32,29 +36,34 @@ def _on_start(task: luigi.Task) -> None:
 def _on_success(task: luigi.Task) -> None:
     seconds = time.perf_counter() - _started.get(task.task_id, time.perf_counter())
     where = getattr(task, "folder", None)
-    print(f"done  {task.task_family} ({seconds:.1f} s){f'  {_shown(where)}' if where else ''}", flush=True)
+    print(f"done  {task.task_family} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}", flush=True)
 
 
 @luigi.Task.event_handler(luigi.Event.FAILURE)
 @luigi.Task.event_handler(luigi.Event.BROKEN_TASK)
 def _on_failure(task: luigi.Task, error: BaseException) -> None:
     if isinstance(error, PipelineError):
-        print(f"ERROR: {error}", file=sys.stderr, flush=True)
+        _error(str(error))
     else:
-        print(f"ERROR: {task.task_family} failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        _error(f"{task.task_family} failed: {type(error).__name__}: {error}")
 
 
-def _shown(path: Path) -> str:
-    """A path as the user typed it: relative to the current folder when inside it."""
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
+class _OneLineForUserErrors(logging.Filter):
+    """A PipelineError is the user's to fix: show its message as one line instead of a traceback.
 
-
-class _HideExpectedTracebacks(logging.Filter):
-    """A PipelineError is the user's to fix and already printed as one line: drop its traceback."""
+    Errors in run() arrive as exceptions, printed by _on_failure. Errors in complete() arrive
+    as a Luigi warning holding a formatted traceback, whose last line names the exception.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], PipelineError))
+        if record.exc_info and isinstance(record.exc_info[1], PipelineError):
+            return False
+        if record.levelno >= logging.WARNING and record.getMessage().startswith("Will not run"):
+            name, _, message = record.getMessage().rstrip().splitlines()[-1].partition(": ")
+            if name in _USER_ERRORS:
+                _error(message)
+                return False
+        return True
 
 
 def _report(argv: list[str]) -> None:
@@ -69,12 +78,12 @@ def _report(argv: list[str]) -> None:
         folds = ", ".join(f"{score:.5f}" for score in facts["fold_scores"])
         print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
         if task.task_family == "Submission":
-            print(f"Submission: {_shown(task.path())}")
+            print(f"Submission: {shown(task.path())}")
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = ["--module", TASKS_MODULE, *(sys.argv[1:] if argv is None else argv)]
-    logging.getLogger("luigi-interface").addFilter(_HideExpectedTracebacks())
+    logging.getLogger("luigi-interface").addFilter(_OneLineForUserErrors())
     try:
         luigi.retcodes.run_with_retcodes(argv)
     except SystemExit as done:

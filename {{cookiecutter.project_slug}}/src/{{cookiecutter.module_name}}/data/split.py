@@ -48,7 +48,7 @@ class Split(CachedTask):
                 raise DataError(f"{where} has {len(counts)} distinct values, but problem_type is binary")
             if counts.min() < cfg.n_folds:
                 raise DataError(
-                    f"{where}: class {counts.idxmin()!r} has {counts.min()} rows, fewer than n_folds = {cfg.n_folds}"
+                    f"{where}: class {str(counts.idxmin())!r} has {counts.min()} rows, fewer than n_folds = {cfg.n_folds}"
                 )
             splitter = StratifiedKFold(cfg.n_folds, shuffle=True, random_state=cfg.seed)
 
