@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -112,21 +117,54 @@ def test_same_seed_gives_byte_identical_submissions(baked: Baked, bake, tmp_path
 def test_failing_feature_fails_the_run_and_leaves_no_result(baked: Baked, tmp_path: Path):
     """A feature that raises makes `make all` exit non-zero and leaves no finished folder for it."""
     project = baked.copy(tmp_path)
-    package = package_of(project)
-    (package / "features" / "broken.py").write_text(
-        "from .base import Feature\n\n\nclass Broken(Feature):\n"
-        "    def make(self, df):\n        raise ValueError('this feature is broken')\n"
-    )
-    registry = package / "features" / "__init__.py"
-    text = registry.read_text().replace(
-        "FEATURES = [", "from .broken import Broken  # noqa: E402\n\nFEATURES = [Broken,"
-    )
-    registry.write_text(text)
+    add_feature(project, "Broken", "        raise ValueError('this feature is broken')\n")
     result = make(project, "all", check=False)
     assert result.returncode != 0
     assert "this feature is broken" in result.stderr
     assert list((project / "data" / "cache" / "Broken").iterdir()) == []
     assert "Submission" not in tasks_run(result)
+
+
+def add_feature(project: Path, name: str, body: str) -> None:
+    """Write features/<name lowercased>.py with a Feature subclass and put it first in FEATURES."""
+    package = package_of(project)
+    (package / "features" / f"{name.lower()}.py").write_text(
+        f"from .base import Feature\n\n\nclass {name}(Feature):\n    def make(self, df):\n{body}"
+    )
+    registry = package / "features" / "__init__.py"
+    text = registry.read_text().replace(
+        "FEATURES = [", f"from .{name.lower()} import {name}  # noqa: E402\n\nFEATURES = [{name},"
+    )
+    registry.write_text(text)
+
+
+def test_killed_task_leaves_nothing_that_looks_done(baked: Baked, tmp_path: Path):
+    """SIGKILL mid-task leaves no finished folder; the next run completes and clears the debris."""
+    project = baked.copy(tmp_path)
+    marker = tmp_path / "slow-once"
+    marker.touch()
+    add_feature(
+        project,
+        "Slow",
+        f"        import pathlib, time\n        if pathlib.Path({str(marker)!r}).exists():\n"
+        "            time.sleep(60)\n        return df[[]]\n",
+    )
+    args = ["make", "-C", str(project), "features", f"VENV={sys.prefix}"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True) as running:
+        for line in running.stdout:
+            if line.startswith("run   Slow"):
+                break
+        time.sleep(1)
+        os.killpg(running.pid, signal.SIGKILL)
+    slow = project / "data" / "cache" / "Slow"
+    assert completed_folders(project, "Slow") == set()
+    assert [p.name for p in slow.iterdir() if not p.name.startswith(".tmp-")] == []
+
+    marker.unlink()
+    result = make(project, "features")
+    assert tasks_run(result) == ["Slow"]
+    assert len(completed_folders(project, "Slow")) == 1
+    assert [p.name for p in slow.iterdir() if p.name.startswith(".tmp-")] == []
 
 
 def test_editing_code_reruns_only_what_depends_on_it(baked: Baked, tmp_path: Path):

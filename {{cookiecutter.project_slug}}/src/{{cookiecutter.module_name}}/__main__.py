@@ -29,11 +29,14 @@ def _error(message: str) -> None:
 @luigi.Task.event_handler(luigi.Event.START)
 def _on_start(task: luigi.Task) -> None:
     _started[task.task_id] = time.perf_counter()
-    print(f"run   {task.task_family}", flush=True)
+    if not isinstance(task, luigi.WrapperTask):
+        print(f"run   {task.task_family}", flush=True)
 
 
 @luigi.Task.event_handler(luigi.Event.SUCCESS)
 def _on_success(task: luigi.Task) -> None:
+    if isinstance(task, luigi.WrapperTask):
+        return
     seconds = time.perf_counter() - _started.get(task.task_id, time.perf_counter())
     where = getattr(task, "folder", None)
     print(f"done  {task.task_family} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}", flush=True)

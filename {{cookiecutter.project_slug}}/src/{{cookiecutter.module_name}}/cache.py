@@ -155,7 +155,7 @@ def _pid_alive(pid: int) -> bool:
 def _remove_abandoned(final: Path) -> None:
     """Delete temporary folders left by killed runs of this task (their process is gone)."""
     for leftover in final.parent.glob(f".tmp-{final.name}-*"):
-        pid = leftover.name.split("-")[3]
+        pid = leftover.name.split("-")[2]  # .tmp-<hash>-<pid>-<random>
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
