@@ -143,6 +143,13 @@ def _hash_of(spec: dict[str, Any]) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process is running; a zombie (exited, not yet reaped) is not."""
+    if Path("/proc/self").exists():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
