@@ -15,7 +15,7 @@ BAD_ANSWERS = [
     ("module_name=1st", "module_name '1st' is not a valid Python package name"),
     ("module_name=class", "module_name 'class' is a Python keyword"),
     ("module_name=Café", "is not a valid Python package name"),
-    ("project_slug=bad/slug", "project_slug 'bad/slug' is not a folder name"),
+    ("project_slug=../escape", "project_slug '../escape' is not a folder name"),
     ("seed=-1", "seed '-1' is not an integer"),
     ("seed=4.2", "seed '4.2' is not an integer"),
     ("seed=99999999999", "seed '99999999999' is out of range"),
@@ -47,6 +47,19 @@ def test_bad_answer_stops_generation(answer: str, message: str, tmp_path: Path, 
     assert message in errors[0], errors[0]
     assert "Traceback" not in result.stderr
     assert list(out.iterdir()) == []
+
+
+def test_slug_with_a_slash_is_refused(tmp_path: Path, cookiecutter_config: Path):
+    """A slug with '/' is refused and its project folder removed.
+
+    Cookiecutter creates the folder, parents included, before the hook runs, and removes only
+    the project folder itself after; the empty parent it made stays (docs/decisions.md).
+    """
+    out = tmp_path / "out"
+    result = run_cookiecutter_cli(out, cookiecutter_config, "project_slug=nested/slug")
+    assert result.returncode != 0
+    assert "ERROR: project_slug 'nested/slug' is not a folder name" in result.stderr
+    assert [str(p.relative_to(out)) for p in out.rglob("*")] == ["nested"]
 
 
 def test_good_edge_answers_pass(tmp_path: Path, cookiecutter_config: Path):

@@ -12,9 +12,10 @@ import time
 
 import luigi
 import luigi.cmdline_parser
+import luigi.configuration
 import luigi.retcodes
 
-from .config import shown
+from .config import cache_dir, shown
 from .errors import PipelineError
 
 TASKS_MODULE = f"{__package__}.tasks"
@@ -84,8 +85,19 @@ def _report(argv: list[str]) -> None:
             print(f"Submission: {shown(task.path())}")
 
 
+def _lock_in_project() -> None:
+    """Luigi refuses to start a command line that is already running, keyed on the command line
+    alone; keep those lock files in this project's cache so two projects never block each other."""
+    config = luigi.configuration.get_config()
+    if not config.has_option("core", "lock_pid_dir"):
+        locks = cache_dir() / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        config.set("core", "lock_pid_dir", str(locks))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = ["--module", TASKS_MODULE, *(sys.argv[1:] if argv is None else argv)]
+    _lock_in_project()
     logging.getLogger("luigi-interface").addFilter(_OneLineForUserErrors())
     try:
         luigi.retcodes.run_with_retcodes(argv)

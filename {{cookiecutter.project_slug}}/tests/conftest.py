@@ -1,0 +1,237 @@
+"""Shared helpers: the project's settings, a tiny hand-made competition, isolated pipeline runs.
+
+Every pipeline run gets its own root in tmp_path: a copy of luigi.cfg whose [paths] point at
+folders there, so no test reads or writes the project's data/ or submissions/ folders.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+SRC = PROJECT / "src"
+MODULE = "{{ cookiecutter.module_name }}"
+MANIFEST = "manifest.json"
+TIMEOUT = 300
+
+if str(SRC) not in sys.path:  # `pytest` run without make: import the package from src/ as the Makefile does
+    sys.path.insert(0, str(SRC))
+
+
+def read_config(path: Path = PROJECT / "luigi.cfg") -> configparser.ConfigParser:
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(path)
+    return config
+
+
+@dataclass(frozen=True)
+class Competition:
+    """The [competition] section of the project's luigi.cfg: what the tests must be generic over."""
+
+    problem_type: str
+    id_column: str
+    target_column: str
+    n_folds: int
+    seed: int
+
+    @property
+    def classification(self) -> bool:
+        return self.problem_type != "regression"
+
+
+def competition_settings() -> Competition:
+    section = read_config()["competition"]
+    return Competition(
+        problem_type=section["problem_type"],
+        id_column=section["id_column"],
+        target_column=section["target_column"],
+        n_folds=int(section["n_folds"]),
+        seed=int(section["seed"]),
+    )
+
+
+COMPETITION = competition_settings()
+MULTICLASS_LABELS = ["alpha", "beta", "gamma"]
+# The order of the class columns in a multiclass sample_submission: deliberately not sorted.
+SAMPLE_CLASS_ORDER = ["gamma", "alpha", "beta"]
+
+
+@pytest.fixture(scope="session")
+def competition() -> Competition:
+    return COMPETITION
+
+
+# --- a tiny competition -----------------------------------------------------------------------
+
+
+def tiny_dataset(
+    comp: Competition = COMPETITION, n_train: int = 400, n_test: int = 50, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train, test, sample_submission) with numbers, a string category, a high-cardinality
+    string column (more than 250 distinct values), an ISO date column and missing values in
+    several columns; the target fits the problem type. The sample's rows are shuffled with
+    respect to test, and a multiclass sample holds one column per class, not sorted."""
+    rng = np.random.default_rng(seed)
+    rows = n_train + n_test
+    ids = rng.permutation(np.arange(1000, 1000 + rows))
+    size = rng.normal(10.0, 3.0, rows).round(3)
+    count = rng.integers(0, 20, rows)
+    color = rng.choice(["red", "green", "blue", "yellow"], rows).astype(object)
+    code = np.array([f"u{value:04d}" for value in rng.integers(0, 2000, rows)], dtype=object)
+    day = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, rows), unit="D")
+    frame = pd.DataFrame(
+        {
+            comp.id_column: ids,
+            "f_size": size,
+            "f_count": count,
+            "f_color": color,
+            "f_code": code,
+            "f_date": pd.Series(day).dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+        }
+    )
+    signal = frame["f_size"] + 3.0 * (frame["f_color"] == "red") - 0.2 * frame["f_count"]
+    noisy = signal + rng.normal(0.0, 1.0, rows)
+    if comp.problem_type == "binary":
+        target = (noisy > noisy.median()).astype("int64")
+    elif comp.problem_type == "multiclass":
+        cuts = np.quantile(noisy, [1 / 3, 2 / 3])
+        target = pd.Series(np.asarray(MULTICLASS_LABELS, dtype=object)[np.searchsorted(cuts, noisy)])
+    else:
+        target = (noisy * 1.5 + 20.0).round(4)
+    for column, share in (("f_size", 0.1), ("f_color", 0.1), ("f_date", 0.05), ("f_count", 0.05)):
+        frame[column] = frame[column].where(rng.random(rows) >= share)
+
+    train = frame.iloc[:n_train].assign(**{comp.target_column: target.iloc[:n_train].to_numpy()})
+    test = frame.iloc[n_train:].reset_index(drop=True)
+    sample = pd.DataFrame({comp.id_column: rng.permutation(test[comp.id_column].to_numpy())})
+    if comp.problem_type == "multiclass":
+        for label in SAMPLE_CLASS_ORDER:
+            sample[label] = round(1 / len(SAMPLE_CLASS_ORDER), 6)
+    elif comp.problem_type == "binary":
+        sample[comp.target_column] = 0.5
+    else:
+        sample[comp.target_column] = 0.0
+    return train.reset_index(drop=True), test, sample
+
+
+# --- isolated pipeline runs -------------------------------------------------------------------
+
+
+class Pipeline:
+    """One isolated pipeline: its own luigi.cfg, raw, cache and submissions folders under root."""
+
+    def __init__(self, root: Path, **config: dict[str, str]) -> None:
+        """config: {section: {key: value}} written over the project's luigi.cfg."""
+        self.root = root
+        self.raw, self.cache, self.submissions = root / "raw", root / "cache", root / "submissions"
+        for folder in (self.raw, self.cache, self.submissions):
+            folder.mkdir(parents=True, exist_ok=True)
+        cfg = read_config()
+        isolated = {
+            "paths": {"raw": str(self.raw), "cache": str(self.cache), "submissions": str(self.submissions)},
+            # Luigi's lock is per command line: keep it per root, so that runs of the same task in
+            # other roots (or a `make all` in the project) do not stop this one as "already running".
+            "core": {"lock_pid_dir": str(root / "luigi-lock")},
+        }
+        for section, pairs in [*config.items(), *isolated.items()]:
+            if not cfg.has_section(section):
+                cfg.add_section(section)
+            for key, value in pairs.items():
+                cfg.set(section, key, str(value))
+        self.config_path = root / "luigi.cfg"
+        with open(self.config_path, "w") as f:
+            cfg.write(f)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH")}
+        return {**env, "LUIGI_CONFIG_PATH": str(self.config_path), "PYTHONPATH": str(SRC)}
+
+    def start(self, task: str, *args: str) -> subprocess.Popen:
+        """Start `python -m <package> <task> --local-scheduler [args]`; finish it with wait_for()."""
+        return subprocess.Popen(
+            [sys.executable, "-m", MODULE, task, "--local-scheduler", *args],
+            cwd=self.root,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, task: str, *args: str) -> subprocess.CompletedProcess:
+        return wait_for(self.start(task, *args))
+
+    def write_raw(self, train: pd.DataFrame, test: pd.DataFrame, sample: pd.DataFrame) -> None:
+        for name, table in (("train.csv", train), ("test.csv", test), ("sample_submission.csv", sample)):
+            table.to_csv(self.raw / name, index=False)
+
+    def done_folders(self, task: str) -> list[Path]:
+        """The task's cache folders that hold a finished result (a manifest)."""
+        return sorted(p.parent for p in (self.cache / task).glob(f"*/{MANIFEST}"))
+
+    def cache_folders(self) -> set[str]:
+        """Every folder under the cache, as paths relative to it."""
+        return {str(p.relative_to(self.cache)) for p in self.cache.rglob("*") if p.is_dir()}
+
+
+def wait_for(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def tasks_run(result: subprocess.CompletedProcess) -> list[str]:
+    """The tasks a run started, from its `run <Task>` lines."""
+    return [line.split()[1] for line in result.stdout.splitlines() if line.startswith("run ")]
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    """A run's exit code and output, for assertion messages."""
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    """An isolated pipeline in this test's tmp_path (no raw files yet: call write_raw)."""
+    return Pipeline(tmp_path)
+
+
+@pytest.fixture
+def luigi_config():
+    """set(section, key, value): change this process's luigi config until the test ends."""
+    import luigi.configuration
+
+    config = luigi.configuration.get_config()
+    saved: list[tuple[str, str, str | None]] = []
+
+    def set_value(section: str, key: str, value: object) -> None:
+        old = config.get(section, key, raw=True) if config.has_option(section, key) else None
+        saved.append((section, key, old))
+        config.set(section, key, str(value))
+
+    yield set_value
+    for section, key, old in reversed(saved):
+        if old is None:
+            config.remove_option(section, key)
+        else:
+            config.set(section, key, old)
+
+
+@pytest.fixture
+def project_competition(luigi_config, competition: Competition) -> Competition:
+    """This process's [competition] config set to the project's luigi.cfg values, whatever
+    config file luigi found, for code called in-process."""
+    for key in ("problem_type", "id_column", "target_column", "n_folds", "seed"):
+        luigi_config("competition", key, getattr(competition, key))
+    return competition

@@ -1,0 +1,141 @@
+"""The whole pipeline, end to end, on a tiny hand-made competition in its own folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import MANIFEST, Competition, Pipeline, describe, tasks_run, tiny_dataset
+
+PIPELINE_TASKS = {
+    "Ingest",
+    "Split",
+    "NumericColumns",
+    "CategoryCodes",
+    "DateParts",
+    "TargetEncoding",
+    "Train",
+    "Submission",
+}
+
+
+@dataclass
+class Run:
+    pipeline: Pipeline
+    first: subprocess.CompletedProcess
+    folders_after_first: set[str]
+    submissions_after_first: list[str]
+    second: subprocess.CompletedProcess
+    train: pd.DataFrame
+    test: pd.DataFrame
+    sample: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, competition: Competition) -> Run:
+    """Submission run twice on the tiny dataset in a fresh root."""
+    pipeline = Pipeline(tmp_path_factory.mktemp("pipeline"))
+    train, test, sample = tiny_dataset(competition)
+    pipeline.write_raw(train, test, sample)
+    first = pipeline.run("Submission")
+    folders, submissions = pipeline.cache_folders(), sorted(p.name for p in pipeline.submissions.iterdir())
+    second = pipeline.run("Submission")
+    return Run(pipeline, first, folders, submissions, second, train, test, sample)
+
+
+@pytest.fixture(scope="module")
+def submission(run: Run) -> pd.DataFrame:
+    assert run.first.returncode == 0, describe(run.first)
+    files = list(run.pipeline.submissions.glob("*.csv"))
+    assert len(files) == 1, files
+    return pd.read_csv(files[0])
+
+
+def predictions_of(submission: pd.DataFrame, competition: Competition) -> pd.DataFrame:
+    return submission.drop(columns=[competition.id_column])
+
+
+def done_folder(pipeline: Pipeline, task: str) -> Path:
+    folders = pipeline.done_folders(task)
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_submission_runs_every_task_and_reports_the_file(run: Run):
+    """A first run of Submission exits 0 without an error, runs every pipeline task once and
+    prints the CV score and the path of the file it wrote under submissions/."""
+    assert run.first.returncode == 0, describe(run.first)
+    assert "ERROR" not in run.first.stderr and "Traceback" not in run.first.stderr
+    assert sorted(tasks_run(run.first)) == sorted(PIPELINE_TASKS)
+    assert any(line.startswith("CV ") for line in run.first.stdout.splitlines())
+    [printed] = [line.removeprefix("Submission: ") for line in run.first.stdout.splitlines() if "Submission: " in line]
+    assert Path(printed).resolve().parent == run.pipeline.submissions.resolve()
+    assert Path(printed).name == run.submissions_after_first[0]
+
+
+def test_submission_has_the_sample_columns_and_row_order(run: Run, submission: pd.DataFrame, competition: Competition):
+    """The submission has exactly sample_submission's columns, ids and row order (the sample's
+    rows are shuffled with respect to test.csv) and no missing value."""
+    assert list(submission.columns) == list(run.sample.columns)
+    assert submission[competition.id_column].tolist() == run.sample[competition.id_column].tolist()
+    assert not submission.isna().any().any()
+    assert np.isfinite(predictions_of(submission, competition).to_numpy(dtype="float64")).all()
+
+
+def test_submission_values_fit_the_problem_type(submission: pd.DataFrame, competition: Competition):
+    """Classification: probabilities in [0, 1], multiclass rows summing to 1; every problem
+    type: real predictions, not the sample's constant placeholders."""
+    predictions = predictions_of(submission, competition)
+    if competition.classification:
+        assert ((predictions >= 0) & (predictions <= 1)).all().all()
+    if competition.problem_type == "multiclass":
+        assert len(predictions.columns) >= 3
+        np.testing.assert_allclose(predictions.sum(axis=1), 1.0, atol=1e-6)
+    assert (predictions.nunique() > 1).all()
+
+
+def test_submission_holds_the_model_predictions_by_id(run: Run, submission: pd.DataFrame, competition: Competition):
+    """Each submission cell is Train's test prediction for that row's id and that column
+    (multiclass: the class the column is named after, whatever the sample's column order)."""
+    predicted = pd.read_parquet(done_folder(run.pipeline, "Train") / "test.parquet").set_index(competition.id_column)
+    by_id = predicted.reindex(submission[competition.id_column])
+    for column in predictions_of(submission, competition).columns:
+        source = column if competition.problem_type == "multiclass" else "prediction"
+        np.testing.assert_allclose(submission[column].to_numpy(), by_id[source].to_numpy(), rtol=1e-12)
+
+
+def test_raw_columns_are_typed_and_featurized(run: Run, competition: Competition):
+    """Ingest recognizes numbers, strings and ISO dates despite missing values; the string with
+    more than 250 values becomes counts, the other one categories shared by train and test,
+    and the date becomes date parts."""
+    facts = json.loads((done_folder(run.pipeline, "Ingest") / MANIFEST).read_text())["facts"]
+    assert facts["kinds"] == {
+        "f_size": "numeric",
+        "f_count": "numeric",
+        "f_color": "category",
+        "f_code": "category",
+        "f_date": "date",
+    }
+    codes = done_folder(run.pipeline, "CategoryCodes")
+    train_codes, test_codes = (pd.read_parquet(codes / f"{part}.parquet") for part in ("train", "test"))
+    assert list(train_codes.columns) == [competition.id_column, "f_color", "f_code_count"]
+    assert train_codes["f_color"].dtype == test_codes["f_color"].dtype
+    assert isinstance(train_codes["f_color"].dtype, pd.CategoricalDtype)
+    dates = pd.read_parquet(done_folder(run.pipeline, "DateParts") / "train.parquet")
+    assert any(column.startswith("f_date") for column in dates.columns)
+    assert train_codes[competition.id_column].tolist() == run.train[competition.id_column].tolist()
+    assert test_codes[competition.id_column].tolist() == run.test[competition.id_column].tolist()
+
+
+def test_second_run_runs_nothing_and_writes_no_folder(run: Run):
+    """Run again on unchanged data, code and config, Submission runs no task and creates no
+    cache folder or submission file."""
+    assert run.second.returncode == 0, describe(run.second)
+    assert [line for line in run.second.stdout.splitlines() if line.startswith("run ")] == []
+    assert run.pipeline.cache_folders() == run.folders_after_first
+    assert sorted(p.name for p in run.pipeline.submissions.iterdir()) == run.submissions_after_first
