@@ -7,6 +7,7 @@ with one `ERROR:` line naming the file or setting; the exit code is luigi.cfg's 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -23,15 +24,22 @@ _USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *P
 _started: dict[str, float] = {}
 
 
+def _say(line: str, stream=sys.stdout) -> None:
+    """Print one line with one write: tasks run in parallel processes, and a line written in
+    one piece is never interleaved with another process's."""
+    stream.flush()
+    os.write(stream.fileno(), f"{line}\n".encode())
+
+
 def _error(message: str) -> None:
-    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    _say(f"ERROR: {message}", sys.stderr)
 
 
 @luigi.Task.event_handler(luigi.Event.START)
 def _on_start(task: luigi.Task) -> None:
     _started[task.task_id] = time.perf_counter()
     if not isinstance(task, luigi.WrapperTask):
-        print(f"run   {task.task_family}", flush=True)
+        _say(f"run   {task.task_family}")
 
 
 @luigi.Task.event_handler(luigi.Event.SUCCESS)
@@ -40,7 +48,7 @@ def _on_success(task: luigi.Task) -> None:
         return
     seconds = time.perf_counter() - _started.get(task.task_id, time.perf_counter())
     where = getattr(task, "folder", None)
-    print(f"done  {task.task_family} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}", flush=True)
+    _say(f"done  {task.task_family} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}")
 
 
 @luigi.Task.event_handler(luigi.Event.FAILURE)
