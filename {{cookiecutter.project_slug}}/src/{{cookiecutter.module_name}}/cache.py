@@ -231,7 +231,7 @@ class CachedTask(luigi.Task):
             "params": self.to_str_params(only_significant=True),
             "settings": self.settings(),
             "inputs": {name: fingerprint(path) for name, path in self.inputs().items()},
-            "upstream": {task.task_family: task.task_hash() for task in self.upstream()},
+            "upstream": {task.task_id: task.task_hash() for task in self.upstream()},
             "code": code_hash(type(self)),
         }
 
