@@ -9,7 +9,7 @@ BOOTSTRAP_PYTHON ?= python3
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: help demo test lint clean
+.PHONY: help demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,13 +26,17 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole pip
 	rm -rf $(DEMO)
 	$(PYTHON) -m cookiecutter --no-input . --output-dir $(DEMO)
 	$(MAKE) --no-print-directory -C $(DEMO)/kaggle-competition all VENV=$(CURDIR)/$(VENV)
+	@echo "The demo project is $(DEMO)/kaggle-competition: cd there and run make help."
 
 test: $(STAMP) ## run the template's test suite
 	$(PYTHON) -m pytest
 
-lint: $(STAMP) ## ruff on the tests (hooks and baked code are rendered and linted by the tests)
-	$(PYTHON) -m ruff check tests
-	$(PYTHON) -m ruff format --check tests
+bench: $(STAMP) ## time an up-to-date `make all` against `python -c "import luigi"`
+	$(PYTHON) bench/up_to_date.py
+
+lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
+	$(PYTHON) -m ruff check tests bench
+	$(PYTHON) -m ruff format --check tests bench
 
 clean: ## remove the environment and baked projects
 	rm -rf $(VENV) build
