@@ -139,3 +139,19 @@ def test_second_run_runs_nothing_and_writes_no_folder(run: Run):
     assert [line for line in run.second.stdout.splitlines() if line.startswith("run ")] == []
     assert run.pipeline.cache_folders() == run.folders_after_first
     assert sorted(p.name for p in run.pipeline.submissions.iterdir()) == run.submissions_after_first
+
+
+def test_a_column_that_is_text_in_either_file_is_text_in_both(pipeline: Pipeline, competition: Competition):
+    """Codes that look numeric in train (007) but hold letters in test are text in both files,
+    as written, so the column has one kind and no zeros are lost."""
+    train, test, sample = tiny_dataset(competition)
+    train["f_zip"] = [f"{i % 20:03d}" for i in range(len(train))]
+    test["f_zip"] = ["A3" if i % 2 else f"{i % 20:03d}" for i in range(len(test))]
+    pipeline.write_raw(train, test, sample)
+    result = pipeline.run("Ingest")
+    assert result.returncode == 0, describe(result)
+    folder = pipeline.done_folders("Ingest")[0]
+    assert json.loads((folder / MANIFEST).read_text())["facts"]["kinds"]["f_zip"] == "category"
+    stored = pd.read_parquet(folder / "train.parquet", columns=["f_zip"])["f_zip"]
+    assert stored.tolist()[:3] == ["000", "001", "002"]
+    assert "A3" in set(pd.read_parquet(folder / "test.parquet", columns=["f_zip"])["f_zip"])

@@ -24,12 +24,13 @@ def _examples(values) -> str:
     return listed + (", ..." if len(values) > _EXAMPLES else "")
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """Read a raw CSV; an empty or header-only file is a DataError naming the file."""
+def read_csv(path: Path, text_columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a raw CSV (text_columns as text, as written); an empty or header-only file is a
+    DataError naming the file."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, low_memory=False)
+        frame = pd.read_csv(path, low_memory=False, dtype=dict.fromkeys(text_columns or [], "str"))
     except FileNotFoundError:
         raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there") from None
     except pd.errors.EmptyDataError:
@@ -39,6 +40,21 @@ def read_csv(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{shown(path)}: has a header but no rows")
     return frame
+
+
+def text_in_either(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
+    """Columns that pandas read as text in one file and not in the other (such as codes that
+    look numeric in train but hold letters in test)."""
+    import pandas as pd
+
+    return [
+        c
+        for c in test.columns
+        if c in train.columns
+        and pd.api.types.is_string_dtype(train[c]) != pd.api.types.is_string_dtype(test[c])
+        and train[c].notna().any()
+        and test[c].notna().any()
+    ]
 
 
 def require_columns(frame: pd.DataFrame, path: Path, columns: dict[str, str]) -> None:
@@ -111,6 +127,9 @@ class Ingest(CachedTask):
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
         train, test, sample = (read_csv(path) for path in (train_path, test_path, sample_path))
+        mixed = text_in_either(train, test)
+        if mixed:  # one kind for both files: text, read again so that codes such as 007 keep their zeros
+            train, test = read_csv(train_path, mixed), read_csv(test_path, mixed)
 
         require_columns(train, train_path, {id_col: "id_column", target: "target_column"})
         require_columns(test, test_path, {id_col: "id_column"})
@@ -147,6 +166,7 @@ class Ingest(CachedTask):
             rows={"train": len(train), "test": len(test)},
             kinds=kinds,
             date_columns=dates,
+            text_in_either_file=mixed,
             prediction_columns=[c for c in sample.columns if c != id_col],
         )
         return {"train": train, "test": test, "sample_submission": sample}
