@@ -57,12 +57,15 @@ def run_cookiecutter_cli(output_dir: Path, config: Path, *answers: str, stdin: s
     return subprocess.run([*args, *answers], input=stdin, capture_output=True, text=True, timeout=120)
 
 
-def make(project: Path, *targets: str, check: bool = True, **variables: str | None) -> subprocess.CompletedProcess:
+def make(
+    project: Path, *targets: str, check: bool = True, environment: dict[str, str] | None = None, **variables: str | None
+) -> subprocess.CompletedProcess:
     """Run make in a baked project with this environment (VENV=None: the project's own .venv);
     fail with its output if check."""
     variables = {"VENV": sys.prefix, **variables}
     assignments = [f"{key}={value}" for key, value in variables.items() if value is not None]
     env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH", "MAKEFLAGS")}
+    env.update(environment or {})
     result = subprocess.run(
         ["make", "--no-print-directory", "-C", str(project), *targets, *assignments],
         capture_output=True,

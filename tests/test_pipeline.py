@@ -59,13 +59,15 @@ class Baked:
 def baked(request: pytest.FixtureRequest, bake, tmp_path_factory: pytest.TempPathFactory) -> Baked:
     """A project baked for one problem type, after its first `make all`."""
     project = bake(tmp_path_factory.mktemp(request.param), problem_type=request.param)
-    return Baked(project, make(project, "all"))
+    return Baked(project, make(project, "all", environment={"PYTHONWARNINGS": "default"}))
 
 
 def test_make_all_writes_a_valid_submission(baked: Baked):
     """`make all` runs every task, prints the CV score and the path of a valid submission."""
     assert set(tasks_run(baked.first)) == ALL_TASKS
     assert "CV " in baked.first.stdout
+    ours = [line for line in baked.first.stderr.splitlines() if "Warning" in line and "/src/" in line]
+    assert ours == [], "the project's code raises warnings (deprecations break later):\n" + "\n".join(ours)
     sample = pd.read_csv(baked.project / "data" / "raw" / "sample_submission.csv")
     submission = pd.read_csv(baked.submission)
     assert list(submission.columns) == list(sample.columns)

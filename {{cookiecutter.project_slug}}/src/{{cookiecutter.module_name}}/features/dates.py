@@ -26,7 +26,7 @@ class DateParts(Feature):
             made[f"{column}_year"] = when.dt.year
             made[f"{column}_month"] = when.dt.month
             made[f"{column}_day"] = when.dt.day
-            made[f"{column}_weekday"] = when.dt.weekday
-            made[f"{column}_dayofyear"] = when.dt.dayofyear
+            made[f"{column}_weekday"] = when.dt.day_of_week
+            made[f"{column}_dayofyear"] = when.dt.day_of_year
             made[f"{column}_days"] = (when - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400
         return pd.DataFrame(made, index=df.index).astype("float64")
