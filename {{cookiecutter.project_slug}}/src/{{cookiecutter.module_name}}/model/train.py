@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class Train(CachedTask):
     """HistGradientBoosting (handles missing values and categories) fit once per fold.
 
-    Writes `oof` (each train row predicted by the model that did not see it), `test`
+    Writes `oof` (id, target, fold and the prediction of the model that did not see the row), `test`
     (test predictions averaged over the fold models) and `scores` (the CV score per fold);
     the manifest's facts hold the overall CV score.
     """
@@ -80,10 +80,10 @@ class Train(CachedTask):
             features=[feature.__name__ for feature in FEATURES],
             n_columns=x_train.shape[1],
         )
-        ids_train, ids_test = rows[cfg.id_column], Ingest().load("test", columns=[cfg.id_column])[cfg.id_column]
+        test_ids = Ingest().load("test", columns=[cfg.id_column])
         return {
-            "oof": pd.DataFrame(oof, columns=columns).assign(**{cfg.id_column: ids_train, "fold": fold}),
-            "test": pd.DataFrame(test, columns=columns).assign(**{cfg.id_column: ids_test.to_numpy()}),
+            "oof": pd.concat([rows.assign(fold=fold), pd.DataFrame(oof, columns=columns)], axis=1),
+            "test": pd.concat([test_ids, pd.DataFrame(test, columns=columns)], axis=1),
             "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
         }
 
