@@ -122,17 +122,25 @@ def fingerprint(path: Path) -> str:
     else:
         checksum = file_sha256(path)
         known[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": checksum}
-        _write_atomically(store, json.dumps(known, indent=1, sort_keys=True))
+        with atomic_file(store) as tmp:
+            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
     _fingerprints[key] = checksum
     return checksum
 
 
-def _write_atomically(path: Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` that replaces it only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _hash_of(spec: dict[str, Any]) -> str:

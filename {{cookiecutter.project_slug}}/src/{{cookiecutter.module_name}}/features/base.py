@@ -57,12 +57,12 @@ class Feature(CachedTask):
             if unknown:
                 raise DataError(f"{self.task_family} reads {unknown}, which train.csv and test.csv do not have")
             columns = [cfg.id_column, *columns]
-        train_columns = columns if columns is None or not self.uses_target else [*columns, cfg.target_column]
-        train = data.load("train", columns=train_columns)
-        if not self.uses_target:
-            train = train.drop(columns=[cfg.target_column], errors="ignore")
-        else:
+        target = [cfg.target_column] if self.uses_target else []
+        train = data.load("train", columns=None if columns is None else [*columns, *target])
+        if self.uses_target:
             train["fold"] = Split().load("folds", columns=["fold"])["fold"].to_numpy()
+        else:
+            train = train.drop(columns=[cfg.target_column], errors="ignore")
         test = data.load("test", columns=columns)
 
         made_train, made_test = self.make_train_test(train, test)

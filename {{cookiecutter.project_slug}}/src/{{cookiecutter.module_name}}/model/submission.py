@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import MANIFEST, CachedTask
+from ..cache import CachedTask, atomic_file
 from ..config import checked_competition, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
@@ -32,16 +29,13 @@ class Submission(CachedTask):
         return {"id_column": checked_competition().id_column}
 
     def complete(self) -> bool:
-        manifest = self.folder / MANIFEST
-        if not manifest.is_file():
-            return False
-        return (submissions_dir() / json.loads(manifest.read_text())["facts"]["file"]).is_file()
+        return self.output().exists() and self.path().is_file()
 
     def run(self) -> None:
         if not self.output().exists():
             super().run()
-        facts = self.manifest()["facts"]
-        _copy_atomically(self.folder / FILE, submissions_dir() / facts["file"])
+        with atomic_file(self.path()) as tmp:
+            shutil.copyfile(self.folder / FILE, tmp)
 
     def build(self) -> dict[str, pd.DataFrame]:
         cfg = checked_competition()
@@ -118,11 +112,3 @@ def validate(submission: pd.DataFrame, sample: pd.DataFrame, id_column: str, whe
             raise DataError(f"{where}: submission column {column!r} has {int(values.isna().sum())} missing values")
         if pd.api.types.is_float_dtype(values) and not np.isfinite(values.to_numpy()).all():
             raise DataError(f"{where}: submission column {column!r} has infinite values")
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
