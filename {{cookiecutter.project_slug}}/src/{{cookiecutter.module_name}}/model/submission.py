@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import CachedTask, atomic_file
+from ..cache import MANIFEST, CachedTask, atomic_file
 from ..config import checked_competition, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
@@ -29,7 +30,8 @@ class Submission(CachedTask):
         return {"id_column": checked_competition().id_column}
 
     def complete(self) -> bool:
-        return self.output().exists() and self.path().is_file()
+        manifest = self.folder / MANIFEST  # the hash is computed once: complete() is on the hot path
+        return manifest.is_file() and _copy_named_in(manifest).is_file()
 
     def run(self) -> None:
         if not self.output().exists():
@@ -58,7 +60,12 @@ class Submission(CachedTask):
 
     def path(self) -> Path:
         """The submission file in submissions/ (after the task has run)."""
-        return submissions_dir() / self.manifest()["facts"]["file"]
+        return _copy_named_in(self._done_folder() / MANIFEST)
+
+
+def _copy_named_in(manifest: Path) -> Path:
+    """The copy in submissions/ that a Submission manifest names."""
+    return submissions_dir() / json.loads(manifest.read_text())["facts"]["file"]
 
 
 def make_submission(
