@@ -79,7 +79,8 @@ class _OneLineForUserErrors(logging.Filter):
 
 
 def _report(argv: list[str]) -> None:
-    """After a successful run of Train or Submission: the CV score and the submission's path."""
+    """After a successful run of Train or Submission: the CV score, the submission's path and the
+    run record (written when this Train result or its submission has none yet)."""
     with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser:
         task = parser.get_task_obj()
         if task.task_family not in ("Train", "Submission"):
@@ -91,6 +92,9 @@ def _report(argv: list[str]) -> None:
         print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
         if task.task_family == "Submission":
             print(f"Submission: {shown(task.path())}")
+        from .runs.record import ensure_record
+
+        print(f"Run record: {shown(ensure_record(argv[2:]))}")
 
 
 def _lock_in_project() -> None:

@@ -31,12 +31,15 @@ class paths(luigi.Config):  # noqa: N801
     raw = luigi.Parameter(default="data/raw")
     cache = luigi.Parameter(default="data/cache")
     submissions = luigi.Parameter(default="submissions")
+    runs = luigi.Parameter(default="runs")
+    reports = luigi.Parameter(default="reports")
 
 
 class train(luigi.Config):  # noqa: N801
     """The model: keyword arguments of scikit-learn's HistGradientBoosting estimator."""
 
     model_params = luigi.DictParameter(default={})
+    importance_repeats = luigi.IntParameter(default=1)
 
 
 class s3(luigi.Config):  # noqa: N801
@@ -70,6 +73,14 @@ def cache_dir() -> Path:
 
 def submissions_dir() -> Path:
     return project_path(paths().submissions)
+
+
+def runs_dir() -> Path:
+    return project_path(paths().runs)
+
+
+def reports_dir() -> Path:
+    return project_path(paths().reports)
 
 
 def checked_competition() -> competition:

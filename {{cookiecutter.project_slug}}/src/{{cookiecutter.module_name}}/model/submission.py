@@ -11,6 +11,7 @@ from ..cache import MANIFEST, CachedTask, atomic_file
 from ..config import checked_competition, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
+from ..runs import run_id
 from .train import Train
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ FILE = "submission.csv"
 
 class Submission(CachedTask):
     """Builds and validates submission.csv, then copies it to submissions/ under a name
-    that carries its hash and CV score."""
+    that carries its run id and CV score (runs/<run id>.json is its run record)."""
 
     def requires(self) -> dict[str, CachedTask]:
         return {"data": Ingest(), "train": Train()}
@@ -50,11 +51,12 @@ class Submission(CachedTask):
         validate(submission, sample, cfg.id_column, where)
 
         submission.to_csv(self.workdir / FILE, index=False)
-        score = facts["cv_score"]
+        score, run = facts["cv_score"], run_id(model.manifest())
         self.facts.update(
             metric=facts["metric"],
             cv_score=score,
-            file=f"submission-{self.task_hash()[:8]}-{facts['metric']}-{score:.5f}.csv",
+            run_id=run,
+            file=f"submission-{run}-{facts['metric']}-{score:.5f}.csv",
         )
         return {}
 

@@ -16,13 +16,16 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation importance
+
 
 class Train(CachedTask):
     """HistGradientBoosting (handles missing values and categories) fit once per fold.
 
     Writes `oof` (id, target, fold and the prediction of the model that did not see the row), `test`
-    (test predictions averaged over the fold models) and `scores` (the CV score per fold);
-    the manifest's facts hold the overall CV score.
+    (test predictions averaged over the fold models), `scores` (the CV score per fold) and
+    `importance` (permutation importance of each column on the held-out rows); the manifest's
+    facts hold the overall CV score.
     """
 
     def requires(self) -> dict[str, Any]:
@@ -35,6 +38,7 @@ class Train(CachedTask):
             "metric": metric_for(cfg.metric, cfg.problem_type).name,
             "seed": cfg.seed,
             "model_params": dict(train().model_params),
+            "importance_repeats": train().importance_repeats,
         }
 
     def prediction_columns(self, classes: list) -> list[str]:
@@ -62,13 +66,14 @@ class Train(CachedTask):
         columns = self.prediction_columns(classes)
         oof = np.zeros((len(y), len(columns)))
         test = np.zeros((len(x_test), len(columns)))
-        fold_scores = []
+        fold_scores, importance = [], []
         for k in range(cfg.n_folds):
             fit, held_out = fold != k, fold == k
             model = self.model().fit(x_train[fit], y[fit])
             oof[held_out] = self.predict(model, x_train[held_out])
             test += self.predict(model, x_test) / cfg.n_folds
             fold_scores.append(float(metric.score(y[held_out], _squeeze(oof[held_out]))))
+            importance.append(self.permutation_importance(model, x_train[held_out], y[held_out], fold_scores[-1], k))
 
         cv = float(metric.score(y, _squeeze(oof)))
         self.facts.update(
@@ -85,7 +90,47 @@ class Train(CachedTask):
             "oof": pd.concat([rows.assign(fold=fold), pd.DataFrame(oof, columns=columns)], axis=1),
             "test": pd.concat([test_ids, pd.DataFrame(test, columns=columns)], axis=1),
             "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
+            "importance": self.importance_table(importance),
         }
+
+    def permutation_importance(self, model, x: pd.DataFrame, y: np.ndarray, score: float, fold: int) -> pd.DataFrame:
+        """How much one fold's score worsens when a column's values are shuffled among its held-out
+        rows (positive: the model uses the column). The model is not refit, and shuffled copies are
+        stacked into few large predictions (at most STACKED_ROWS rows each), which keeps it cheap."""
+        import numpy as np
+        import pandas as pd
+
+        cfg = checked_competition()
+        metric = metric_for(cfg.metric, cfg.problem_type)
+        sign = 1.0 if metric.greater_is_better else -1.0
+        rng = np.random.default_rng([cfg.seed, fold])
+        jobs = [(repeat, column) for repeat in range(train().importance_repeats) for column in x.columns]
+        per_call = max(1, STACKED_ROWS // max(len(x), 1))
+        drops = []
+        for start in range(0, len(jobs), per_call):
+            copies = []
+            for _, column in jobs[start : start + per_call]:
+                shuffled = x.copy()
+                shuffled[column] = pd.Series(x[column].array.take(rng.permutation(len(x))), index=x.index)
+                copies.append(shuffled)
+            predicted = self.predict(model, pd.concat(copies, ignore_index=True))
+            for i in range(len(copies)):
+                part = _squeeze(predicted[i * len(x) : (i + 1) * len(x)])
+                drops.append(sign * (score - float(metric.score(y, part))))
+        return pd.DataFrame({"column": [c for _, c in jobs], "repeat": [r for r, _ in jobs], "drop": drops})
+
+    def importance_table(self, per_fold: list[pd.DataFrame]) -> pd.DataFrame:
+        """Mean and spread of each column's importance over folds and repeats, most important first,
+        with the feature task that made the column."""
+        import pandas as pd
+
+        made_by = {
+            column: feature.__name__ for feature in FEATURES for column in feature().manifest()["facts"]["columns"]
+        }
+        drops = pd.concat(per_fold, ignore_index=True)
+        table = drops.groupby("column", sort=False)["drop"].agg(importance="mean", std="std").reset_index()
+        table.insert(1, "feature", table["column"].map(made_by).astype("string"))
+        return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
     def feature_matrix(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The registered features side by side, train and test, rows in Ingest's order."""

@@ -1,0 +1,101 @@
+"""`python -m {{ cookiecutter.module_name }}.runs <command>`: the Makefile's runs, lb, report, status, gc and rerun.
+
+    list [--sort time|cv]     the runs table (make runs [SORT=cv])
+    lb RUN SCORE              record a leaderboard score (make lb RUN=... SCORE=...)
+    report                    reports/report.md and .html with plots (make report)
+    status [luigi args]       complete tasks and those `make all` would run (make status)
+    gc [--confirm] [args]     cache folders nothing refers to; deleted with --confirm (make gc)
+    rerun RUN                 the commands that re-create a run (make rerun RUN=...)
+
+A problem the user can fix prints one `ERROR:` line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..config import reports_dir
+from ..errors import PipelineError
+from .dag import parsed
+from .record import all_records, read_record, set_lb
+
+
+def show_runs(sort: str) -> list[str]:
+    from .report import runs_table
+
+    records = all_records()
+    if not records:
+        return ["No runs yet: `make all` (or `make train`) writes runs/<run id>.json."]
+    if sort == "cv":
+
+        def best_first(record):
+            cv = record["cv"]
+            return (cv["metric"], -cv["score"] if cv["greater_is_better"] else cv["score"])
+
+        records = sorted(records, key=best_first)
+    rows = runs_table(records)
+    for row, record in zip(rows[1:], records, strict=True):
+        features = ",".join(record["features"])
+        row[-1] = features if len(features) <= 48 else features[:47] + "~"
+    rows[0][-1] = "features"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list").add_argument("--sort", choices=("time", "cv"), default="time")
+    lb = commands.add_parser("lb")
+    lb.add_argument("run", nargs="?", default="")
+    lb.add_argument("score", nargs="?", default="")
+    commands.add_parser("report")
+    commands.add_parser("status")
+    commands.add_parser("gc").add_argument("--confirm", action="store_true")
+    commands.add_parser("rerun").add_argument("run", nargs="?", default="")
+    args, luigi_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+
+    if args.command == "list":
+        lines = show_runs(args.sort)
+    elif args.command == "lb":
+        if not args.score:
+            raise PipelineError("make lb needs RUN=<run id> and SCORE=<public leaderboard score>")
+        record = set_lb(args.run, args.score)
+        lines = [f"{record['run_id']}: leaderboard {record['lb']['score']} (CV {record['cv']['score']:.5f})"]
+    elif args.command == "report":
+        from .report import where, write_report
+
+        lines = [f"Report: {where(write_report(all_records(), reports_dir()))}"]
+    elif args.command == "status":
+        from .status import report
+
+        with parsed(luigi_args) as root:
+            lines = report(root)
+    elif args.command == "gc":
+        from .gc import collect
+
+        with parsed(luigi_args) as root:
+            lines = collect([root], args.confirm)
+    else:
+        from .rerun import report
+
+        record = read_record(args.run)
+        with parsed(record["params"]["overrides"]) as root:
+            lines = report(record, root)
+    print("\n".join(lines))
+    return 0
+
+
+def run() -> None:
+    try:
+        code = main()
+    except PipelineError as error:
+        os.write(sys.stderr.fileno(), f"ERROR: {error}\n".encode())
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,75 @@
+"""The pipeline's task graph as the run commands see it: under command-line overrides, upstream first."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+
+import luigi
+import luigi.cmdline_parser
+from luigi.task import flatten
+
+from .. import config
+
+ROOT = "Submission"
+
+
+def config_sections() -> dict[str, type[luigi.Config]]:
+    """luigi.cfg sections the project reads, by name: every luigi.Config class in config.py."""
+    return {
+        name: value
+        for name, value in vars(config).items()
+        if isinstance(value, type) and issubclass(value, luigi.Config) and value.__module__ == config.__name__
+    }
+
+
+def config_values() -> dict[str, dict[str, str]]:
+    """Every value of those sections as the tasks see them (luigi.cfg plus overrides)."""
+    return {name: cls().to_str_params(only_significant=True) for name, cls in sorted(config_sections().items())}
+
+
+def overrides(args: list[str]) -> list[str]:
+    """The config values a command line sets (`--competition-seed 7`), without the task name,
+    scheduler and worker options, which change how a run goes but not what it makes."""
+    prefixes = tuple(f"--{name.replace('_', '-')}-" for name in config_sections())
+    kept: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if not token.startswith(prefixes):
+            continue
+        if "=" in token:
+            kept.append(token)
+        else:
+            kept.extend([token, next(tokens, "")])
+    return kept
+
+
+@contextlib.contextmanager
+def parsed(args: list[str], task: str = ROOT) -> Iterator[luigi.Task]:
+    """The task named `task`, with the overrides in args in force for the block (as on Luigi's
+    command line, so every task and config class sees them)."""
+    importlib.import_module("..tasks", __package__)  # registers the task classes the parser looks up
+    with luigi.cmdline_parser.CmdlineParser.global_instance([task, *overrides(args)]) as parser:
+        yield parser.get_task_obj()
+
+
+def upstream_first(root: luigi.Task) -> list[luigi.Task]:
+    """Every task the root needs, each once, each after the tasks it requires."""
+    seen: dict[str, luigi.Task] = {}
+
+    def visit(task: luigi.Task) -> None:
+        if task.task_id in seen:
+            return
+        for dependency in flatten(task.requires()):
+            visit(dependency)
+        seen[task.task_id] = task
+
+    visit(root)
+    return list(seen.values())
+
+
+def name_of(task: luigi.Task, tasks: list[luigi.Task]) -> str:
+    """A task's family name, or its full id when several tasks of the graph share the family."""
+    same = sum(other.task_family == task.task_family for other in tasks)
+    return task.task_family if same == 1 else task.task_id
