@@ -137,7 +137,13 @@ class Pipeline:
             folder.mkdir(parents=True, exist_ok=True)
         cfg = read_config()
         isolated = {
-            "paths": {"raw": str(self.raw), "cache": str(self.cache), "submissions": str(self.submissions)},
+            "paths": {
+                "raw": str(self.raw),
+                "cache": str(self.cache),
+                "submissions": str(self.submissions),
+                "runs": str(root / "runs"),
+                "reports": str(root / "reports"),
+            },
             # Luigi's lock is per command line: keep it per root, so that runs of the same task in
             # other roots (or a `make all` in the project) do not stop this one as "already running".
             "core": {"lock_pid_dir": str(root / "luigi-lock")},
