@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -139,6 +140,22 @@ def test_second_run_runs_nothing_and_writes_no_folder(run: Run):
     assert [line for line in run.second.stdout.splitlines() if line.startswith("run ")] == []
     assert run.pipeline.cache_folders() == run.folders_after_first
     assert sorted(p.name for p in run.pipeline.submissions.iterdir()) == run.submissions_after_first
+
+
+def test_the_run_record_ties_the_submission_to_its_train_result(run: Run):
+    """The run writes one record (and only one, though it ran twice): it names the submission file,
+    whose name carries the run id, with the file's checksum, and the Train folder it came from,
+    which holds the permutation importance of every feature column."""
+    [path] = sorted((run.pipeline.root / "runs").glob("*.json"))
+    record = json.loads(path.read_text())
+    submission = run.pipeline.submissions / run.submissions_after_first[0]
+    assert record["run_id"] == path.stem and record["run_id"] in submission.name
+    assert record["submission"]["sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest()
+    train = done_folder(run.pipeline, "Train")
+    assert record["tasks"]["Train"]["hash"] == train.name
+    importance = pd.read_parquet(train / "importance.parquet")
+    columns = json.loads((train / MANIFEST).read_text())["facts"]["n_columns"]
+    assert len(importance) == columns and importance["feature"].notna().all()
 
 
 def test_a_column_that_is_text_in_either_file_is_text_in_both(pipeline: Pipeline, competition: Competition):
