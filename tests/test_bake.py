@@ -64,6 +64,8 @@ PACKAGE_FILES = [
     "features/stub.py",
     "model/train.py",
     "model/submission.py",
+    "runs/__main__.py",
+    "runs/record.py",
 ]
 
 
@@ -119,7 +121,7 @@ def test_config_files_carry_the_answers(baked):
     assert pyproject["project"]["description"] == answers.get("project_name", "Kaggle Competition")
     if answers.get("author_name"):
         assert pyproject["project"]["authors"] == [{"name": answers["author_name"]}]
-    assert {"luigi", "pandas", "pyarrow", "scikit-learn", "boto3"} <= {
+    assert {"luigi", "pandas", "pyarrow", "scikit-learn", "boto3", "matplotlib"} <= {
         dep.split(">")[0].split("=")[0].split("<")[0] for dep in pyproject["project"]["dependencies"]
     }
 
@@ -139,6 +141,8 @@ def test_make_help_lists_every_target(baked):
     _, project = baked
     result = subprocess.run(["make", "-C", str(project)], capture_output=True, text=True, check=True)
     for target in ("install", "data", "split", "features", "train", "submission", "all", "test", "lint"):
+        assert f"  {target} " in result.stdout, target
+    for target in ("runs", "lb", "report", "status", "gc", "rerun"):
         assert f"  {target} " in result.stdout, target
 
 
