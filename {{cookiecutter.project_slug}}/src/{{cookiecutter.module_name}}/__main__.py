@@ -115,7 +115,11 @@ def main(argv: list[str] | None = None) -> None:
         luigi.retcodes.run_with_retcodes(argv)
     except SystemExit as done:
         if not done.code:
-            _report(argv)
+            try:
+                _report(argv)
+            except PipelineError as error:  # e.g. an unreadable run record: the results are there, the record is not
+                _error(str(error))
+                raise SystemExit(1) from None
         raise
 
 
