@@ -16,6 +16,7 @@ import luigi.cmdline_parser
 import luigi.configuration
 import luigi.retcodes
 
+from .cache import hashes_fixed
 from .config import cache_dir, shown
 from .errors import PipelineError
 
@@ -81,7 +82,7 @@ class _OneLineForUserErrors(logging.Filter):
 def _report(argv: list[str]) -> None:
     """After a successful run of Train or Submission: the CV score, the submission's path and the
     run record (written when this Train result or its submission has none yet)."""
-    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser:
+    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser, hashes_fixed():
         task = parser.get_task_obj()
         if task.task_family not in ("Train", "Submission"):
             return

@@ -147,6 +147,21 @@ def _hash_of(spec: dict[str, Any]) -> str:
     return _digest(json.dumps(spec, sort_keys=True, default=str))[:HASH_LENGTH]
 
 
+_fixed_hashes: dict[str, str] | None = None
+
+
+@contextlib.contextmanager
+def hashes_fixed() -> Iterator[None]:
+    """Within the block each task's hash is computed once: for reading results after a run,
+    when no input can change any more (during a run, a hash must follow its inputs)."""
+    global _fixed_hashes
+    outer, _fixed_hashes = _fixed_hashes, {} if _fixed_hashes is None else _fixed_hashes
+    try:
+        yield
+    finally:
+        _fixed_hashes = outer
+
+
 # --- the folder -------------------------------------------------------------------------------
 
 
@@ -244,6 +259,10 @@ class CachedTask(luigi.Task):
         }
 
     def task_hash(self) -> str:
+        if _fixed_hashes is not None:
+            if self.task_id not in _fixed_hashes:
+                _fixed_hashes[self.task_id] = _hash_of(self.spec())
+            return _fixed_hashes[self.task_id]
         return _hash_of(self.spec())
 
     @property

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+from ..cache import hashes_fixed
 from ..config import reports_dir
 from ..errors import PipelineError
 from .dag import parsed
@@ -71,18 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "status":
         from .status import report
 
-        with parsed(luigi_args) as root:
+        with parsed(luigi_args) as root, hashes_fixed():
             lines = report(root)
     elif args.command == "gc":
         from .gc import collect
 
-        with parsed(luigi_args) as root:
+        with parsed(luigi_args) as root, hashes_fixed():
             lines = collect([root], args.confirm)
     else:
         from .rerun import report
 
         record = read_record(args.run)
-        with parsed(record["params"]["overrides"]) as root:
+        with parsed(record["params"]["overrides"]) as root, hashes_fixed():
             lines = report(record, root)
     print("\n".join(lines))
     return 0
