@@ -54,6 +54,7 @@ def write_report(records: list[dict[str, Any]], folder: Path) -> list[Path]:
     for title, name, text, draw in plots:
         figure = draw()
         if figure is None:
+            (folder / name).unlink(missing_ok=True)  # an older report's plot would show another run
             sections.append(Section(title, f"{text} (no data for the latest run)"))
             continue
         with atomic_file(folder / name) as tmp:  # a bare Figure renders with Agg: no display, no pyplot state
