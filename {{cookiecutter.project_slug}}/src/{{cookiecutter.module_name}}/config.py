@@ -44,6 +44,8 @@ class s3(luigi.Config):  # noqa: N801
 
     bucket = luigi.Parameter(default="")
     prefix = luigi.Parameter(default="")
+    files = luigi.ListParameter(default=["train.csv", "test.csv", "sample_submission.csv"])
+    max_attempts = luigi.IntParameter(default=5)
 
 
 def project_path(value: str) -> Path:
