@@ -55,12 +55,19 @@ def client() -> Any:
     """An S3 client from boto3's default chain, with botocore's standard retries."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
 
     attempts = s3().max_attempts
     if attempts < 1:
         raise ConfigError(f"luigi.cfg [s3] max_attempts = {attempts}: need 1 or more")
     # A new session each time: boto3's default session would keep the credentials it found first.
-    return boto3.session.Session().client("s3", config=Config(retries={"mode": "standard", "max_attempts": attempts}))
+    try:
+        session = boto3.session.Session()
+        return session.client("s3", config=Config(retries={"mode": "standard", "max_attempts": attempts}))
+    except BotoCoreError as error:  # an unknown profile, a malformed endpoint URL ...
+        raise ConfigError(
+            f"cannot set up the S3 client ({error}); check AWS_PROFILE, AWS_ENDPOINT_URL_S3 and ~/.aws/config"
+        ) from None
 
 
 def _code(error: Any) -> str:
