@@ -270,8 +270,8 @@ class S3Log(logging.Handler):
         method, _, rest = _ANSI.sub("", str(record.args[0])).partition(" ")
         path = rest.rpartition(" ")[0]
         self.requests.append((method, path))
-        for hook in list(self.hooks):
-            if hook[0] == method and path.split("?")[0] == hook[1]:
+        for hook in list(self.hooks):  # a hook's path matches with its query string, if it has one
+            if hook[0] == method and (path if "?" in hook[1] else path.split("?")[0]) == hook[1]:
                 with contextlib.suppress(ValueError):  # another thread may have run it
                     self.hooks.remove(hook)
                     hook[2]()

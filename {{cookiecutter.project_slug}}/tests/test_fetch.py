@@ -111,18 +111,49 @@ def test_gz_and_zip_files_are_unpacked(bucket: Bucket, raw: Path, luigi_config):
     assert {name: (raw / name).read_bytes() for name in FILES} == FILES
 
 
+def upload_in_parts(bucket: Bucket, name: str, data: bytes) -> None:
+    """A multipart upload in 5 MB parts, which Fetch downloads in ranges of another size (8 MB)."""
+    from boto3.s3.transfer import TransferConfig
+
+    parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    bucket.client.upload_fileobj(io.BytesIO(data), bucket.name, f"{bucket.prefix}/{name}", Config=parts)
+
+
 def test_a_multipart_object_is_verified_and_fetched_once(bucket: Bucket, raw: Path, luigi_config):
     """An object uploaded in parts (ETag '<md5 of md5s>-N') passes the check and is not fetched twice."""
-    data = bytes(range(256)) * (70 * 1024)  # 17.5 MB: three 8 MB parts
-    bucket.client.upload_fileobj(io.BytesIO(data), bucket.name, f"{bucket.prefix}/big.bin")
+    data = bytes(range(256)) * (45 * 1024)  # 11.25 MB: parts of 5, 5 and 1.25 MB
+    upload_in_parts(bucket, "big.bin", data)
     assert "-" in bucket.client.head_object(Bucket=bucket.name, Key=f"{bucket.prefix}/big.bin")["ETag"]
     luigi_config("s3", "files", json.dumps(["big.bin"]))
     assert fetch()
     assert (raw / "big.bin").read_bytes() == data
     gets = bucket.server.log.count("GET", bucket.path("big.bin"))
-    assert gets >= 3  # ranged GETs, one per part
+    assert gets == 2  # ranged GETs of 8 MB
     assert fetch()
     assert bucket.server.log.count("GET", bucket.path("big.bin")) == gets
+
+
+def test_files_already_in_place_are_recognised_without_a_download(bucket: Bucket, raw: Path):
+    """Files copied into data/raw by hand that match their objects (size and ETag) are kept and
+    recorded; Fetch() is then complete."""
+    upload_competition(bucket)
+    for name, data in FILES.items():
+        (raw / name).write_bytes(data)
+    assert fetch()
+    assert bucket.server.log.count("GET", f"/{bucket.name}/") == 0
+    assert fetch_task(refresh=False).complete()
+
+
+def test_a_zip_member_outside_data_raw_is_refused(bucket: Bucket, raw: Path, luigi_config):
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("train.csv", FILES["train.csv"])
+        bundle.writestr("../escaped.csv", b"x\n")
+    bucket.put("all.zip", archive.getvalue())
+    luigi_config("s3", "files", json.dumps(["all.zip"]))
+    fails(errors().ConfigError, "all.zip member", "'../escaped.csv'")
+    assert snapshot(raw) == {}
+    assert not (raw.parent / "escaped.csv").exists()
 
 
 # --- errors: one line, data/raw as it was ---------------------------------------------------------
@@ -243,12 +274,14 @@ def test_object_replaced_between_head_and_get(bucket: Bucket, raw: Path, fetched
     assert snapshot(raw) == fetched
 
 
-def test_multipart_object_replaced_mid_download(bucket: Bucket, raw: Path, luigi_config):
-    """A multipart download whose object is replaced (another size) after its first part arrives."""
-    data = bytes(range(256)) * (70 * 1024)
-    bucket.client.upload_fileobj(io.BytesIO(data), bucket.name, f"{bucket.prefix}/big.bin")
+def test_multipart_object_replaced_before_its_parts_arrive(bucket: Bucket, raw: Path, luigi_config):
+    """A multipart object replaced by a smaller one after Fetch asked for its part size: the
+    parallel ranged GETs (If-Match) are refused."""
+    data = bytes(range(256)) * (45 * 1024)
+    upload_in_parts(bucket, "big.bin", data)
     luigi_config("s3", "files", json.dumps(["big.bin"]))
-    bucket.server.log.hooks.append(("GET", bucket.path("big.bin"), lambda: bucket.put("big.bin", data[:1000])))
+    part_size = ("HEAD", f"{bucket.path('big.bin')}?partNumber=1", lambda: bucket.put("big.bin", data[:1000]))
+    bucket.server.log.hooks.append(part_size)
     fails(errors().S3Error, "big.bin: the object changed during the download")
     assert snapshot(raw) == {}
 

@@ -2,7 +2,8 @@
 
 Every configured file is first asked for with a HEAD (size and ETag). A file whose object has the
 ETag and size recorded in `data/raw/.fetch.json`, and whose local copy still has the recorded
-size and mtime, is not downloaded again. The others are downloaded (multipart, in parallel) to
+size and mtime, is not downloaded again; nor is a file already in data/raw with the object's
+size and ETag (computed locally). The others are downloaded (multipart, in parallel) to
 hidden temporary files in data/raw, checked against the object's size and ETag, unpacked when
 compressed, and renamed into place only once every file is good: a failure leaves data/raw as
 it was.
@@ -316,12 +317,37 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
         item.temps[name] = archive
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _remove_abandoned(folder: Path) -> None:
     """Delete temporary files left by killed fetches (their process is gone)."""
     for leftover in folder.glob(f"{TEMP_PREFIX}*"):
         pid = leftover.name.removeprefix(TEMP_PREFIX).split("-")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+        if pid.isdigit() and not _alive(int(pid)):
             leftover.unlink(missing_ok=True)
+
+
+def already_there(client: Any, planned: Planned, head: dict[str, Any], folder: Path) -> bool:
+    """Whether a file put into data/raw some other way (or fetched before the record was lost)
+    is the object already: same size and same ETag, computed locally, so no download."""
+    path = folder / planned.name
+    if planned.name.endswith((".gz", ".zip")) or not _md5_etag(head) or not path.is_file():
+        return False
+    if path.stat().st_size != head["ContentLength"]:
+        return False
+    etag = ETag(_part_size(client, planned, head))
+    with open(path, "rb") as f:
+        while block := f.read(8 * MB):
+            etag.update(block)
+    return etag.hexdigest() == head["ETag"].strip('"')
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -354,13 +380,21 @@ class Fetch(luigi.Task):
         files = planned()
         client = remote.client()
         state = read_state(folder)
-        heads = {}
+        heads, stale = {}, []
         for p in files:
             with remote.errors_as_one_line(client, p.url):
-                heads[p.url] = client.head_object(Bucket=remote.bucket(), Key=p.key)
-        stale = [p for p in files if self._needs_download(p, heads[p.url], state.get(p.url, {}), folder)]
+                heads[p.url] = head = client.head_object(Bucket=remote.bucket(), Key=p.key)
+                if self._unchanged(head, state.get(p.url, {}), folder):
+                    continue
+                if already_there(client, p, head, folder):
+                    state[p.url] = self._entry(head, {p.name: _stat(folder / p.name)})
+                else:
+                    stale.append(p)
         if stale:
             self._download_all(client, stale, heads, state, folder)
+        if state != read_state(folder):
+            with atomic_file(folder / STATE) as temp:
+                temp.write_text(json.dumps(state, indent=1, sort_keys=True))
         self._refreshed = True
 
     def on_success(self) -> Any:
@@ -368,9 +402,14 @@ class Fetch(luigi.Task):
         return super().on_success()
 
     @staticmethod
-    def _needs_download(p: Planned, head: dict[str, Any], entry: dict[str, Any], folder: Path) -> bool:
+    def _unchanged(head: dict[str, Any], entry: dict[str, Any], folder: Path) -> bool:
+        """Whether the last fetch got this very object and its files are still as it left them."""
         same_object = entry.get("etag") == head["ETag"] and entry.get("size") == head["ContentLength"]
-        return not (same_object and _unchanged_locally(entry, folder))
+        return same_object and _unchanged_locally(entry, folder)
+
+    @staticmethod
+    def _entry(head: dict[str, Any], files: dict[str, dict[str, int]]) -> dict[str, Any]:
+        return {"etag": head["ETag"], "size": head["ContentLength"], "files": files}
 
     def _download_all(
         self, client: Any, stale: list[Planned], heads: dict[str, Any], state: dict[str, Any], folder: Path
@@ -395,18 +434,12 @@ class Fetch(luigi.Task):
                 for name, temp in item.temps.items():
                     os.replace(temp, folder / name)
                     written[name] = _stat(folder / name)
-                state[item.planned.url] = {
-                    "etag": item.head["ETag"],
-                    "size": item.head["ContentLength"],
-                    "files": written,
-                }
+                state[item.planned.url] = self._entry(item.head, written)
         except BaseException:
             for temp in temps:
                 temp.unlink(missing_ok=True)
             raise
         finally:
             client.meta.events.unregister("before-parameter-build.s3.GetObject", hook)
-        with atomic_file(folder / STATE) as temp:
-            temp.write_text(json.dumps(state, indent=1, sort_keys=True))
         print(f"fetched {', '.join(p.name for p in stale)} into {shown(folder)}", flush=True)
 
