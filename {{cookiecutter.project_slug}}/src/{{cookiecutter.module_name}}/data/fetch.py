@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -198,8 +199,8 @@ class Progress:
                 f"fetch {self.name}: {self.done * 100 // max(self.size, 1):3d}% "
                 f"{self.done / MB:.0f}/{self.size / MB:.0f} MB, {self.done / MB / seconds:.0f} MB/s"
             )
-            end = "\n" if not self.tty or self.done >= self.size else ""
-            os.write(sys.stderr.fileno(), f"{chr(13) if self.tty else ''}{line}{end}".encode())
+            start, end = ("\r", "\n" if self.done >= self.size else "") if self.tty else ("", "\n")
+            os.write(sys.stderr.fileno(), f"{start}{line}{end}".encode())
 
 
 # --- one object ---------------------------------------------------------------------------------
@@ -215,8 +216,10 @@ class Download:
 
 
 def _md5_etag(head: dict[str, Any]) -> bool:
-    """Whether the ETag is derived from MD5s: not for SSE-KMS or customer-key encryption."""
-    return not head.get("SSECustomerAlgorithm") and not str(head.get("ServerSideEncryption", "")).startswith("aws:kms")
+    """Whether the ETag is derived from MD5s: not with SSE-KMS or customer-key encryption, nor on
+    a store whose ETags have another form."""
+    encrypted = head.get("SSECustomerAlgorithm") or str(head.get("ServerSideEncryption", "")).startswith("aws:kms")
+    return not encrypted and re.fullmatch(r"[0-9a-f]{32}(-[0-9]+)?", head["ETag"].strip('"')) is not None
 
 
 def _part_size(client: Any, planned: Planned, head: dict[str, Any]) -> int | None:
