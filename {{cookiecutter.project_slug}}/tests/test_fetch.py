@@ -188,6 +188,18 @@ def test_a_key_outside_data_raw_is_refused_before_any_request(bucket: Bucket, ra
     assert not (raw.parent / "outside.csv").exists()
 
 
+def test_files_may_be_listed_without_json(bucket: Bucket, raw: Path, luigi_config):
+    upload_competition(bucket)
+    luigi_config("s3", "files", "train.csv, test.csv sample_submission.csv")
+    assert fetch()
+    assert {name: (raw / name).read_bytes() for name in FILES} == FILES
+
+
+def test_a_broken_files_list_is_one_line(bucket: Bucket, raw: Path, luigi_config):
+    luigi_config("s3", "files", '["train.csv",')
+    fails(errors().ConfigError, "luigi.cfg [s3] files", "not a JSON list")
+
+
 def test_no_credentials(bucket: Bucket, raw: Path, fetched, monkeypatch: pytest.MonkeyPatch):
     bucket.put("train.csv", b"id,f,target\n9,9,9\n")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")

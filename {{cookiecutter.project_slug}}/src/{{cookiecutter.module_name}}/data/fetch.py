@@ -52,10 +52,24 @@ class Planned:
     url: str
 
 
+def configured_files() -> list[str]:
+    """luigi.cfg [s3] files: a JSON list of names, or names separated by commas or spaces."""
+    text = s3().files.strip()
+    if not text.startswith("["):
+        return [name for name in re.split(r"[,\s]+", text) if name]
+    try:
+        names = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"luigi.cfg [s3] files = {text}: not a JSON list ({error})") from None
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"luigi.cfg [s3] files = {text}: list file names as strings")
+    return names
+
+
 def planned() -> list[Planned]:
     """The configured files, each checked to stay inside data/raw (before any network call)."""
     folder = raw_dir()
-    files = list(s3().files)
+    files = configured_files()
     if not files:
         raise ConfigError("luigi.cfg [s3] files is empty: list the competition files, e.g. [\"train.csv\"]")
     for name in files:

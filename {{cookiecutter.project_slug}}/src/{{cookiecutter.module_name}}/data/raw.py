@@ -32,7 +32,7 @@ class RawData(luigi.Task):
             return
         if s3().bucket:
             raise DataError(
-                f"{shown(folder)}: no {', '.join(missing)} after fetching luigi.cfg [s3] files {list(s3().files)} "
+                f"{shown(folder)}: no {', '.join(missing)} after fetching luigi.cfg [s3] files {s3().files} "
                 f"from s3://{s3().bucket}/{s3().prefix}; list the files (or archives) that hold them"
             )
         if present:
