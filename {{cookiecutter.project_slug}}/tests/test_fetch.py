@@ -263,17 +263,49 @@ def test_network_failure_after_retries(bucket: Bucket, raw: Path, fetched, luigi
     assert snapshot(raw) == fetched
 
 
-def test_checksum_mismatch(bucket: Bucket, raw: Path, fetched):
-    """The server's ETag does not match the bytes it sends (as with corruption in transit)."""
+@pytest.mark.parametrize("kind", ["CRC32", "ETag"])
+def test_checksum_mismatch(bucket: Bucket, raw: Path, fetched, kind: str):
+    """The server sends other bytes than its checksum and ETag describe (corruption at rest or in
+    transit): caught through the object's CRC32 when it has one, else through its ETag (MD5)."""
+    import boto3
+    from botocore.config import Config
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
-    bucket.put("test.csv", b"id,f\n3,0.5\n4,1.5\n")
-    stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket.name].keys[f"{bucket.prefix}/test.csv"]
-    stored._etag = "0" * 32
+    key, data = f"{bucket.prefix}/test.csv", b"id,f\n3,0.5\n4,1.5\n"
+    if kind == "CRC32":
+        bucket.put("test.csv", data)
+    else:  # an uploader that adds no checksum
+        plain = boto3.client("s3", config=Config(request_checksum_calculation="when_required"))
+        plain.put_object(Bucket=bucket.name, Key=key, Body=data)
+    head = bucket.client.head_object(Bucket=bucket.name, Key=key, ChecksumMode="ENABLED")
+    assert ("ChecksumCRC32" in head) == (kind == "CRC32")
+    stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket.name].keys[key]
+    stored._value_buffer.seek(0)
+    stored._value_buffer.write(b"X")  # same size; the stored ETag and checksum stay as they were
     fails(errors().S3Error, "test.csv: checksum mismatch")
     assert snapshot(raw) == fetched
     assert not [p for p in raw.iterdir() if p.name.startswith(".fetch-")]
+
+
+def test_a_large_single_part_object_is_checked_with_its_crc32(bucket: Bucket, raw: Path, luigi_config):
+    """Above 8 MB the GETs are ranged and botocore checks nothing: Fetch's own CRC32 passes the
+    object, then catches a byte changed on the server."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    data = bytes(range(256)) * (36 * 1024)  # 9 MB in one PUT: a CRC32 of the whole object
+    bucket.put("big.bin", data)
+    luigi_config("s3", "files", json.dumps(["big.bin"]))
+    assert fetch()
+    assert (raw / "big.bin").read_bytes() == data
+    stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket.name].keys[f"{bucket.prefix}/big.bin"]
+    stored._value_buffer.seek(5 << 20)
+    stored._value_buffer.write(b"\x01")  # was 0
+    (raw / "big.bin").write_bytes(b"edited")  # so that the next fetch downloads it again
+    before = snapshot(raw)
+    fails(errors().S3Error, "big.bin: checksum mismatch (CRC32 ")
+    assert snapshot(raw) == before
 
 
 def test_object_replaced_between_head_and_get(bucket: Bucket, raw: Path, fetched):

@@ -94,6 +94,7 @@ def errors_as_one_line(s3_client: Any, target: str) -> Iterator[None]:
         BotoCoreError,
         ClientError,
         ConnectionError,
+        FlexibleChecksumError,
         HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
@@ -124,6 +125,8 @@ def errors_as_one_line(s3_client: Any, target: str) -> Iterator[None]:
         raise S3Error(f"{target}: S3 refused the request ({code}: {error})") from None
     except S3DownloadFailedError as error:  # s3transfer's name for a 412 on one of the parts
         raise S3Error(f"{target}: the object changed during the download; run `make fetch` again ({error})") from None
+    except FlexibleChecksumError as error:  # botocore's own check of a whole-object GET
+        raise S3Error(f"{target}: checksum mismatch ({error}); run `make fetch` again") from None
     except (ConnectionError, HTTPClientError, RetriesExceededError) as error:
         raise S3Error(f"{target}: cannot reach S3 at {endpoint} after {attempts} attempts ({error})") from None
     except BotoCoreError as error:
