@@ -153,17 +153,21 @@ class CRC32:
 class HashingFile:
     """A seekable file for s3transfer that hashes what it receives in file order.
 
-    Parts arrive in any order; bytes are hashed as soon as everything before them is there, so
-    checking the checksum needs no second pass over the file. Data written ahead of that point is
-    read back once its gap is filled (the file is unbuffered, so reads see every write).
+    Parts arrive in any order. A thread of its own hashes the bytes as soon as everything before
+    them is written, reading them back from the file (unbuffered, so reads see every write), so
+    checking the checksum needs no second pass over the file and never holds up the writes.
     """
 
     def __init__(self, path: Path, digest: ETag | CRC32) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self._position = 0
         self._hashed = 0
-        self._ahead: dict[int, int] = {}  # offset -> length of writes beyond the hashed bytes
+        self._written: dict[int, int] = {}  # offset -> length of writes not hashed yet
+        self._changed = threading.Condition()
+        self._closing = False
         self.digest = digest
+        self._hasher = threading.Thread(target=self._hash_in_order, daemon=True)
+        self._hasher.start()
 
     def seekable(self) -> bool:
         return True
@@ -181,20 +185,30 @@ class HashingFile:
         while done < len(view):
             done += os.pwrite(self._fd, view[done:], offset + done)
         self._position += len(view)
-        if offset == self._hashed:
-            self.digest.update(view)
-            self._hashed += len(view)
-            while self._hashed in self._ahead:
-                length = self._ahead.pop(self._hashed)
-                self.digest.update(os.pread(self._fd, length, self._hashed))
-                self._hashed += length
-        elif offset > self._hashed:
-            self._ahead[offset] = max(len(view), self._ahead.get(offset, 0))
+        with self._changed:
+            self._written[offset] = max(len(view), self._written.get(offset, 0))
+            self._changed.notify()
         return len(view)
 
+    def _hash_in_order(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._hashed in self._written or self._closing)
+                if self._hashed not in self._written:
+                    return
+                length = self._written.pop(self._hashed)
+            self.digest.update(os.pread(self._fd, length, self._hashed))
+            self._hashed += length
+
+    def _stop(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._hasher.join()
+
     def finish(self) -> str:
-        """Hash whatever is left (writes that overlapped, after a retry) and close; the ETag."""
-        self._ahead.clear()
+        """Hash whatever is left (writes that overlapped, after a retry) and close; the checksum."""
+        self._stop()
         while chunk := os.pread(self._fd, 8 * MB, self._hashed):
             self.digest.update(chunk)
             self._hashed += len(chunk)
@@ -202,6 +216,7 @@ class HashingFile:
         return self.digest.final()
 
     def close(self) -> None:
+        self._stop()
         with contextlib.suppress(OSError):
             os.close(self._fd)
 
