@@ -7,11 +7,16 @@ folders there, so no test reads or writes the project's data/ or submissions/ fo
 from __future__ import annotations
 
 import configparser
+import contextlib
+import logging
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,7 +153,8 @@ class Pipeline:
             # other roots (or a `make all` in the project) do not stop this one as "already running".
             "core": {"lock_pid_dir": str(root / "luigi-lock")},
         }
-        for section, pairs in [*config.items(), *isolated.items()]:
+        no_s3 = {"s3": {"bucket": ""}}  # the tests' own data, unless a test configures a bucket
+        for section, pairs in [*no_s3.items(), *config.items(), *isolated.items()]:
             if not cfg.has_section(section):
                 cfg.add_section(section)
             for key, value in pairs.items():
@@ -241,3 +247,121 @@ def project_competition(luigi_config, competition: Competition) -> Competition:
     for key in ("problem_type", "id_column", "target_column", "n_folds", "seed"):
         luigi_config("competition", key, getattr(competition, key))
     return competition
+
+
+# --- S3 over HTTP: moto's server on 127.0.0.1 --------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class S3Log(logging.Handler):
+    """The server's request log: (method, path) of every request, and hooks run when one arrives.
+
+    Werkzeug logs a request before sending its response, so a hook runs before the client sees
+    the answer (to replace an object between a HEAD and the GET that follows it, say).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.requests: list[tuple[str, str]] = []
+        self.hooks: list[tuple[str, str, Callable[[], None]]] = []
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Without the handler's lock: a hook's own requests are logged from other server threads."""
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.args or not isinstance(record.args, tuple):
+            return
+        method, _, rest = _ANSI.sub("", str(record.args[0])).partition(" ")
+        path = rest.rpartition(" ")[0]
+        self.requests.append((method, path))
+        for hook in list(self.hooks):  # a hook's path matches with its query string, if it has one
+            if hook[0] == method and (path if "?" in hook[1] else path.split("?")[0]) == hook[1]:
+                with contextlib.suppress(ValueError):  # another thread may have run it
+                    self.hooks.remove(hook)
+                    hook[2]()
+
+    def count(self, method: str, path_prefix: str = "/") -> int:
+        return sum(1 for m, p in self.requests if m == method and p.startswith(path_prefix))
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    log: S3Log
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server (a real HTTP S3 API) on 127.0.0.1 and a free port, stopped at the end."""
+    from moto.server import ThreadedMotoServer
+
+    log = S3Log()
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.addHandler(log)
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.propagate = False
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield S3Server(f"http://{host}:{port}", log)
+    finally:
+        server.stop()
+        werkzeug.removeHandler(log)
+
+
+def s3_environment(endpoint: str, home: Path) -> dict[str, str]:
+    """Fake credentials for the test server; ~/.aws files point into home, so the user's are never read."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+_AWS_UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION")
+
+
+@dataclass
+class Bucket:
+    """A fresh bucket on the test server, its client, and the luigi config that points at it."""
+
+    name: str
+    prefix: str
+    client: Any
+    server: S3Server
+
+    def put(self, name: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=f"{self.prefix}/{name}", Body=data)
+
+    def path(self, name: str) -> str:
+        """The request path of a file's object (path-style addressing)."""
+        return f"/{self.name}/{self.prefix}/{name}"
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, luigi_config) -> Bucket:
+    """An empty bucket; this process's environment and luigi config ([s3], [paths] raw) use it."""
+    import uuid
+
+    import boto3
+
+    for name in _AWS_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_environment(s3_server.endpoint, tmp_path / "aws").items():
+        monkeypatch.setenv(name, value)
+    name = f"comp-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=name)
+    (tmp_path / "raw").mkdir()
+    luigi_config("s3", "bucket", name)
+    luigi_config("s3", "prefix", "comp")
+    luigi_config("paths", "raw", tmp_path / "raw")
+    return Bucket(name, "comp", client, s3_server)

@@ -47,6 +47,8 @@ class s3(luigi.Config):  # noqa: N801
 
     bucket = luigi.Parameter(default="")
     prefix = luigi.Parameter(default="")
+    files = luigi.Parameter(default='["train.csv", "test.csv", "sample_submission.csv"]')  # JSON list or names
+    max_attempts = luigi.IntParameter(default=5)
 
 
 def project_path(value: str) -> Path:

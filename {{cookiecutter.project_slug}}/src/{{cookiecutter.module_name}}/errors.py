@@ -11,3 +11,7 @@ class DataError(PipelineError):
 
 class ConfigError(PipelineError):
     """A luigi.cfg value is missing or out of range."""
+
+
+class S3Error(PipelineError):
+    """S3 refused a request or could not be reached (permissions, missing object, network)."""

@@ -5,13 +5,21 @@ from __future__ import annotations
 import luigi
 
 from ..config import checked_competition, raw_dir, s3, shown
-from ..errors import ConfigError, DataError
+from ..errors import DataError
+from .fetch import Fetch
 
 RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")
 
 
 class RawData(luigi.Task):
-    """data/raw/{train,test,sample_submission}.csv; when none is there, writes the demo."""
+    """data/raw/{train,test,sample_submission}.csv: fetched from S3 when luigi.cfg [s3] bucket is
+    set, else the files put there, else (none there) the demo competition."""
+
+    def requires(self) -> list[Fetch]:
+        return [Fetch()] if s3().bucket else []
+
+    def complete(self) -> bool:
+        return super().complete() and all(task.complete() for task in self.requires())
 
     def output(self) -> dict[str, luigi.LocalTarget]:
         return {name: luigi.LocalTarget(raw_dir() / name) for name in RAW_FILES}
@@ -19,16 +27,18 @@ class RawData(luigi.Task):
     def run(self) -> None:
         folder = raw_dir()
         present = [name for name in RAW_FILES if (folder / name).exists()]
+        missing = [name for name in RAW_FILES if name not in present]
+        if not missing:  # Fetch has just written them
+            return
+        if s3().bucket:
+            raise DataError(
+                f"{shown(folder)}: no {', '.join(missing)} after fetching luigi.cfg [s3] files {s3().files} "
+                f"from s3://{s3().bucket}/{s3().prefix}; list the files (or archives) that hold them"
+            )
         if present:
-            missing = [name for name in RAW_FILES if name not in present]
             raise DataError(
                 f"{shown(folder)}: has {', '.join(present)} but not {', '.join(missing)}; "
                 "add the missing files, or empty the folder to get the demo data"
-            )
-        if s3().bucket:
-            raise ConfigError(
-                f"{shown(folder)} is empty and luigi.cfg [s3] bucket = {s3().bucket}: fetching from S3 is not built yet; "
-                "copy train.csv, test.csv and sample_submission.csv there, or empty [s3] bucket for the demo"
             )
         from .demo import write_demo
 

@@ -1,0 +1,519 @@
+"""Fetch: the competition files from S3 into data/raw, verified, atomically, only when changed.
+
+Every configured file is first asked for with a HEAD (size, ETag, checksum). A file whose object
+has the ETag and size recorded in `data/raw/.fetch.json`, and whose local copy still has the
+recorded size and mtime, is not downloaded again; nor is a file already in data/raw with the
+object's size and checksum (computed locally). The others are downloaded (multipart, in
+parallel) to hidden temporary files in data/raw, checked against the object's size and its
+CRC32 checksum or ETag, unpacked when compressed, and renamed into place only once every file is
+good: a failure leaves data/raw as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import luigi
+
+from .. import s3 as remote
+from ..cache import atomic_file
+from ..config import raw_dir, s3, shown
+from ..errors import ConfigError, DataError, S3Error
+
+STATE = ".fetch.json"
+TEMP_PREFIX = ".fetch-"
+PROGRESS_FROM = 8 << 20  # objects of this size or more show a progress line
+MB = 1 << 20
+
+
+# --- what is configured and what was fetched ---------------------------------------------------
+
+
+@dataclass
+class Planned:
+    """One configured file: its name relative to the prefix, object key and URL."""
+
+    name: str
+    key: str
+    url: str
+
+
+def configured_files() -> list[str]:
+    """luigi.cfg [s3] files: a JSON list of names, or names separated by commas or spaces."""
+    text = s3().files.strip()
+    if not text.startswith("["):
+        return [name for name in re.split(r"[,\s]+", text) if name]
+    try:
+        names = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"luigi.cfg [s3] files = {text}: not a JSON list ({error})") from None
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"luigi.cfg [s3] files = {text}: list file names as strings")
+    return names
+
+
+def planned() -> list[Planned]:
+    """The configured files, each checked to stay inside data/raw (before any network call)."""
+    folder = raw_dir()
+    files = configured_files()
+    if not files:
+        raise ConfigError("luigi.cfg [s3] files is empty: list the competition files, e.g. [\"train.csv\"]")
+    for name in files:
+        remote.local_path(name, folder)
+        if name.endswith(".gz"):
+            remote.local_path(name.removesuffix(".gz"), folder)
+    return [Planned(name, remote.key_of(name), remote.url(remote.key_of(name))) for name in files]
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / STATE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _stat(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _unchanged_locally(entry: dict[str, Any], folder: Path) -> bool:
+    """Whether every file an object was unpacked to is still there as it was written."""
+    try:
+        return bool(entry["files"]) and all(
+            _stat(folder / name) == written for name, written in entry["files"].items()
+        )
+    except (OSError, KeyError, TypeError):
+        return False
+
+
+# --- verifying while downloading ---------------------------------------------------------------
+
+
+class ETag:
+    """S3's ETag of bytes fed in file order: the MD5 for a single-part upload; for a multipart
+    upload of `part_size` parts, the MD5 of the parts' MD5s followed by '-<number of parts>'."""
+
+    def __init__(self, part_size: int | None = None) -> None:
+        self.part_size = part_size
+        self.parts: list[bytes] = []
+        self.current = hashlib.md5(usedforsecurity=False)
+        self.filled = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        data = memoryview(data)
+        if self.part_size is None:
+            self.current.update(data)
+            return
+        while data:
+            chunk, data = data[: self.part_size - self.filled], data[self.part_size - self.filled :]
+            self.current.update(chunk)
+            self.filled += len(chunk)
+            if self.filled == self.part_size:
+                self.parts.append(self.current.digest())
+                self.current, self.filled = hashlib.md5(usedforsecurity=False), 0
+
+    def final(self) -> str:
+        if self.part_size is None:
+            return self.current.hexdigest()
+        parts = self.parts + ([self.current.digest()] if self.filled else [])
+        return f"{hashlib.md5(b''.join(parts), usedforsecurity=False).hexdigest()}-{len(parts)}"
+
+
+class CRC32:
+    """S3's full-object CRC32 checksum (base64 of the big-endian value) of bytes fed in order;
+    about three times cheaper to compute than the MD5s of the ETag."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def final(self) -> str:
+        return base64.b64encode(self.value.to_bytes(4, "big")).decode()
+
+
+class HashingFile:
+    """A seekable file for s3transfer that hashes what it receives in file order.
+
+    Parts arrive in any order. A thread of its own hashes the bytes as soon as everything before
+    them is written, reading them back from the file (unbuffered, so reads see every write), so
+    checking the checksum needs no second pass over the file and never holds up the writes.
+    """
+
+    def __init__(self, path: Path, digest: ETag | CRC32) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._position = 0
+        self._hashed = 0
+        self._written: dict[int, int] = {}  # offset -> length of writes not hashed yet
+        self._changed = threading.Condition()
+        self._closing = False
+        self.digest = digest
+        self._hasher = threading.Thread(target=self._hash_in_order, daemon=True)
+        self._hasher.start()
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._position = os.lseek(self._fd, offset, whence)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: bytes) -> int:
+        view, offset = memoryview(data), self._position
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self._fd, view[done:], offset + done)
+        self._position += len(view)
+        with self._changed:
+            self._written[offset] = max(len(view), self._written.get(offset, 0))
+            self._changed.notify()
+        return len(view)
+
+    def _hash_in_order(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._hashed in self._written or self._closing)
+                if self._hashed not in self._written:
+                    return
+                length = self._written.pop(self._hashed)
+            self.digest.update(os.pread(self._fd, length, self._hashed))
+            self._hashed += length
+
+    def _stop(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._hasher.join()
+
+    def finish(self) -> str:
+        """Hash whatever is left (writes that overlapped, after a retry) and close; the checksum."""
+        self._stop()
+        while chunk := os.pread(self._fd, 8 * MB, self._hashed):
+            self.digest.update(chunk)
+            self._hashed += len(chunk)
+        os.close(self._fd)
+        return self.digest.final()
+
+    def close(self) -> None:
+        self._stop()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+class Progress:
+    """One stderr line per tenth of a large object (updated in place on a terminal)."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name, self.size = name, size
+        self.done = 0
+        self.shown = -1
+        self.started = time.perf_counter()
+        self.lock = threading.Lock()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, amount: int) -> None:
+        with self.lock:
+            self.done += amount
+            tenth = self.done * 10 // max(self.size, 1)
+            if tenth == self.shown:
+                return
+            self.shown = tenth
+            seconds = max(time.perf_counter() - self.started, 1e-6)
+            line = (
+                f"fetch {self.name}: {self.done * 100 // max(self.size, 1):3d}% "
+                f"{self.done / MB:.0f}/{self.size / MB:.0f} MB, {self.done / MB / seconds:.0f} MB/s"
+            )
+            start, end = ("\r", "\n" if self.done >= self.size else "") if self.tty else ("", "\n")
+            os.write(sys.stderr.fileno(), f"{start}{line}{end}".encode())
+
+
+# --- one object ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Download:
+    """A verified object in a temporary file, and the files it becomes in data/raw."""
+
+    planned: Planned
+    head: dict[str, Any]
+    temps: dict[str, Path] = field(default_factory=dict)  # final name -> temporary file
+
+
+class Checksum(NamedTuple):
+    """What a download is checked against: S3's value and how to compute it from the bytes."""
+
+    name: str
+    expected: str
+    digest: ETag | CRC32
+
+
+def checksum(client: Any, planned: Planned, head: dict[str, Any]) -> Checksum | None:
+    """How to check a download; None when S3 gives nothing to check but the size.
+
+    The object's full-object CRC32 when it has one (boto3 and the AWS CLI add it on upload),
+    else its ETag when that is made of MD5s.
+    """
+    crc, kind = head.get("ChecksumCRC32", ""), head.get("ChecksumType")
+    single_part = "-" not in head["ETag"]  # its checksum is of the whole object, whatever the type says
+    if crc and "-" not in crc and (kind == "FULL_OBJECT" or single_part):
+        return Checksum("CRC32", crc, CRC32())
+    if _md5_etag(head):
+        return Checksum("ETag", head["ETag"].strip('"'), ETag(_part_size(client, planned, head)))
+    return None
+
+
+def _md5_etag(head: dict[str, Any]) -> bool:
+    """Whether the ETag is derived from MD5s: not with SSE-KMS or customer-key encryption, nor on
+    a store whose ETags have another form."""
+    encrypted = head.get("SSECustomerAlgorithm") or str(head.get("ServerSideEncryption", "")).startswith("aws:kms")
+    return not encrypted and re.fullmatch(r"[0-9a-f]{32}(-[0-9]+)?", head["ETag"].strip('"')) is not None
+
+
+def _part_size(client: Any, planned: Planned, head: dict[str, Any]) -> int | None:
+    """The part size of a multipart upload (from a HEAD of part 1), None for a single part."""
+    if "-" not in head["ETag"]:
+        return None
+    return client.head_object(Bucket=remote.bucket(), Key=planned.key, PartNumber=1)["ContentLength"]
+
+
+def _transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=8 * MB, multipart_chunksize=8 * MB, max_concurrency=10)
+
+
+def _if_match(expected: dict[str, str]):
+    """A botocore hook that sends If-Match with every GET of a key we hold an ETag for, so an
+    object replaced during the download fails with 412 instead of mixing two versions."""
+
+    def add(params: dict[str, Any], **_: Any) -> None:
+        etag = expected.get(params.get("Key", ""))
+        if etag and "IfMatch" not in params:
+            params["IfMatch"] = etag
+
+    return add
+
+
+def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], temp: Path) -> None:
+    """Download one object into temp and check its size and checksum; S3Error when they differ."""
+    from s3transfer.subscribers import BaseSubscriber
+
+    size = head["ContentLength"]
+    progress = Progress(planned.name, size) if size >= PROGRESS_FROM else None
+
+    class Known(BaseSubscriber):
+        """Hands s3transfer the size and ETag from our HEAD, so it sends no HEAD of its own."""
+
+        def on_queued(self, future: Any, **_: Any) -> None:
+            future.meta.provide_transfer_size(size)
+            if hasattr(future.meta, "provide_object_etag"):
+                future.meta.provide_object_etag(head["ETag"])
+
+        def on_progress(self, future: Any, bytes_transferred: int, **_: Any) -> None:
+            if progress:
+                progress(bytes_transferred)
+
+    check = checksum(client, planned, head)
+    target = HashingFile(temp, check.digest if check else CRC32())  # without a check, nothing is compared
+    try:
+        manager.download(remote.bucket(), planned.key, target, subscribers=[Known()]).result()
+    except BaseException:
+        target.close()
+        raise
+    got = target.finish()
+    written = temp.stat().st_size
+    if written != size:
+        raise S3Error(f"{planned.url}: downloaded {written} bytes, the object has {size}; run `make fetch` again")
+    if check and got != check.expected:
+        raise S3Error(
+            f"{planned.url}: checksum mismatch ({check.name} {check.expected} from S3, {got} from the downloaded bytes); "
+            "run `make fetch` again"
+        )
+
+
+# --- unpacking ----------------------------------------------------------------------------------
+
+
+def _temp_in(folder: Path, name: str, temps: list[Path]) -> Path:
+    """A new hidden temporary file in folder, added to temps (deleted if the fetch fails)."""
+    fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=f"-{Path(name).name}", dir=folder)
+    os.close(fd)
+    temps.append(Path(path))
+    return Path(path)
+
+
+def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> None:
+    """The files an object becomes: itself, a .gz's content, or a .zip's members."""
+    name = item.planned.name
+    if name.endswith(".gz"):
+        item.temps[name.removesuffix(".gz")] = out = _temp_in(folder, name, temps)
+        try:
+            with gzip.open(archive, "rb") as source, open(out, "wb") as sink:
+                shutil.copyfileobj(source, sink, 8 * MB)
+        except (OSError, EOFError) as error:
+            raise DataError(f"{item.planned.url}: cannot unpack ({error})") from None
+        archive.unlink()
+    elif name.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(archive) as bundle:
+                for member in bundle.infolist():
+                    if member.is_dir():
+                        continue
+                    remote.local_path(member.filename, folder, what=f"{item.planned.url} member")
+                    item.temps[member.filename] = out = _temp_in(folder, member.filename, temps)
+                    with bundle.open(member) as source, open(out, "wb") as sink:
+                        shutil.copyfileobj(source, sink, 8 * MB)
+        except (OSError, EOFError, zipfile.BadZipFile) as error:
+            raise DataError(f"{item.planned.url}: cannot unpack ({error})") from None
+        archive.unlink()
+    else:
+        item.temps[name] = archive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Delete temporary files left by killed fetches (their process is gone)."""
+    for leftover in folder.glob(f"{TEMP_PREFIX}*"):
+        pid = leftover.name.removeprefix(TEMP_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def already_there(client: Any, planned: Planned, head: dict[str, Any], folder: Path) -> bool:
+    """Whether a file put into data/raw some other way (or fetched before the record was lost)
+    is the object already: same size and same ETag, computed locally, so no download."""
+    path = folder / planned.name
+    if planned.name.endswith((".gz", ".zip")) or not path.is_file() or path.stat().st_size != head["ContentLength"]:
+        return False
+    check = checksum(client, planned, head)
+    if not check:
+        return False
+    with open(path, "rb") as f:
+        while block := f.read(8 * MB):
+            check.digest.update(block)
+    return check.digest.final() == check.expected
+
+
+# --- the task -----------------------------------------------------------------------------------
+
+
+class Fetch(luigi.Task):
+    """The files listed in luigi.cfg [s3] files, from s3://bucket/prefix/ into data/raw.
+
+    Done, without any network call, when every file is there as the last fetch left it; so an
+    up-to-date `make all` never contacts S3. `make fetch` (refresh) asks S3 whether anything
+    changed and downloads only what did.
+    """
+
+    refresh = luigi.BoolParameter(default=False, description="ask S3 for changes even when the files are there")
+
+    def output(self) -> luigi.LocalTarget:
+        """The record of what was fetched (the files themselves are in data/raw)."""
+        return luigi.LocalTarget(raw_dir() / STATE)
+
+    def complete(self) -> bool:
+        if self.refresh and not getattr(self, "_refreshed", False):
+            return False
+        folder, state = raw_dir(), read_state(raw_dir())
+        return all(_unchanged_locally(state.get(p.url, {}), folder) for p in planned())
+
+    def run(self) -> None:
+        folder = raw_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(folder)
+        files = planned()
+        client = remote.client()
+        state = read_state(folder)
+        heads, stale = {}, []
+        for p in files:
+            with remote.errors_as_one_line(client, p.url):
+                heads[p.url] = head = client.head_object(Bucket=remote.bucket(), Key=p.key, ChecksumMode="ENABLED")
+                if self._unchanged(head, state.get(p.url, {}), folder):
+                    continue
+                if already_there(client, p, head, folder):
+                    state[p.url] = self._entry(head, {p.name: _stat(folder / p.name)})
+                else:
+                    stale.append(p)
+        if stale:
+            self._download_all(client, stale, heads, state, folder)
+        if state != read_state(folder):
+            with atomic_file(folder / STATE) as temp:
+                temp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        self._refreshed = True
+
+    def on_success(self) -> Any:
+        self._refreshed = False  # Luigi reuses task instances: the next build asks S3 again
+        return super().on_success()
+
+    @staticmethod
+    def _unchanged(head: dict[str, Any], entry: dict[str, Any], folder: Path) -> bool:
+        """Whether the last fetch got this very object and its files are still as it left them."""
+        same_object = entry.get("etag") == head["ETag"] and entry.get("size") == head["ContentLength"]
+        return same_object and _unchanged_locally(entry, folder)
+
+    @staticmethod
+    def _entry(head: dict[str, Any], files: dict[str, dict[str, int]]) -> dict[str, Any]:
+        return {"etag": head["ETag"], "size": head["ContentLength"], "files": files}
+
+    def _download_all(
+        self, client: Any, stale: list[Planned], heads: dict[str, Any], state: dict[str, Any], folder: Path
+    ) -> None:
+        """Download and unpack every stale object to temporary files, then move them all into
+        place; on any failure delete the temporary files and leave data/raw as it was."""
+        from s3transfer.manager import TransferManager
+
+        items = [Download(p, heads[p.url]) for p in stale]
+        temps: list[Path] = []
+        hook = _if_match({p.key: heads[p.url]["ETag"] for p in stale})
+        client.meta.events.register("before-parameter-build.s3.GetObject", hook)
+        try:
+            with TransferManager(client, _transfer_config()) as manager:
+                for item in items:
+                    archive = _temp_in(folder, item.planned.name, temps)
+                    with remote.errors_as_one_line(client, item.planned.url):
+                        download(client, manager, item.planned, item.head, archive)
+                    unpack(item, archive, folder, temps)
+            for item in items:
+                written = {}
+                for name, temp in item.temps.items():
+                    os.replace(temp, folder / name)
+                    written[name] = _stat(folder / name)
+                state[item.planned.url] = self._entry(item.head, written)
+        except BaseException:
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+            raise
+        finally:
+            client.meta.events.unregister("before-parameter-build.s3.GetObject", hook)
+        print(f"fetched {', '.join(p.name for p in stale)} into {shown(folder)}", flush=True)
+
