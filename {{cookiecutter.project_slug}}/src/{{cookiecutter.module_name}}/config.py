@@ -39,6 +39,15 @@ class train(luigi.Config):  # noqa: N801
     model_params = luigi.DictParameter(default={})
 
 
+class ingest(luigi.Config):  # noqa: N801
+    """How raw CSVs become Parquet: read in chunks so memory does not grow with the file."""
+
+    chunk_mb = luigi.FloatParameter(default=16.0)
+    compression = luigi.ChoiceParameter(choices=("zstd", "snappy", "gzip", "lz4", "none"), default="zstd")
+    dictionary_max_values = luigi.IntParameter(default=1000)
+    column_types = luigi.DictParameter(default={})
+
+
 class s3(luigi.Config):  # noqa: N801
     """Where the competition files are kept in S3 (empty bucket: no S3 source)."""
 

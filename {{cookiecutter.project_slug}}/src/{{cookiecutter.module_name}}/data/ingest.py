@@ -1,21 +1,39 @@
-"""Ingest: check the raw CSV files against the data contract and store them as typed Parquet."""
+"""Ingest: check the raw CSV files against the data contract and store them as typed Parquet.
+
+The files are streamed in chunks of [ingest] chunk_mb, twice: a first pass decides each
+column's type from every value (a column empty at first, integers that later miss values,
+codes that look numeric until a letter appears), a second converts with those types and writes
+Parquet one row group per chunk. Memory therefore stays near a few chunks, whatever the size
+of the file; only the id columns are held whole, to check that ids are unique.
+"""
 
 from __future__ import annotations
 
-import re
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
-from ..config import checked_competition, raw_dir, shown
-from ..errors import DataError
+from ..config import checked_competition, ingest, raw_dir, shown
+from ..errors import ConfigError, DataError
 from .raw import RAW_FILES, RawData
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow as pa
 
-_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+_DATE_LIKE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 _EXAMPLES = 3
+# pandas' default missing-value markers, so a column reads as it would with pd.read_csv.
+NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+BOOL_VALUES = ["True", "TRUE", "true", "False", "FALSE", "false"]
+# Types a column can have, from the narrowest; a value that does not fit widens the column.
+NARROWER = {None: ("int", "float", "bool", "date"), "int": ("int", "float"), "float": ("float",)}
+NARROWER.update(bool=("bool",), date=("date",), text=())
+PINNABLE = ("int", "float", "bool", "string", "category", "date")
 
 
 def _examples(values) -> str:
@@ -24,152 +42,323 @@ def _examples(values) -> str:
     return listed + (", ..." if len(values) > _EXAMPLES else "")
 
 
-def read_csv(path: Path, text_columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a raw CSV (text_columns as text, as written); an empty or header-only file is a
-    DataError naming the file."""
-    import pandas as pd
+# --- reading in chunks ------------------------------------------------------------------------
 
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "date": pa.timestamp("us"),
+        "string": pa.string(),
+        "category": pa.dictionary(pa.int32(), pa.string()),
+    }[kind]
+
+
+def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] | None = None):
+    """Record batches of a CSV (or .csv.gz), chunk_mb at a time: every column as text unless
+    `types` gives its kind; an unreadable, empty or header-only file is a DataError."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    block = max(1 << 14, int(ingest().chunk_mb * (1 << 20)))
+    names = header(path)
+    convert = pv.ConvertOptions(
+        column_types={c: _arrow_type((types or {}).get(c, "string")) for c in names},
+        null_values=NA_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        include_columns=columns,
+        true_values=BOOL_VALUES[:3],
+        false_values=BOOL_VALUES[3:],
+    )
+    rows = 0
     try:
-        frame = pd.read_csv(path, low_memory=False, dtype=dict.fromkeys(text_columns or [], "str"))
-    except FileNotFoundError:
-        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{shown(path)}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=block), convert_options=convert) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
-    if frame.empty:
+    if not rows:
         raise DataError(f"{shown(path)}: has a header but no rows")
-    return frame
 
 
-def text_in_either(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    """Columns that pandas read as text in one file and not in the other (such as codes that
-    look numeric in train but hold letters in test)."""
-    import pandas as pd
+def header(path: Path) -> list[str]:
+    """The column names of a CSV file (read from its first chunk)."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
 
-    return [
-        c
-        for c in test.columns
-        if c in train.columns
-        and pd.api.types.is_string_dtype(train[c]) != pd.api.types.is_string_dtype(test[c])
-        and train[c].notna().any()
-        and test[c].notna().any()
-    ]
+    if not path.is_file():
+        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there")
+    try:
+        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
+            names = reader.schema.names
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        if "Empty CSV file" in str(error):
+            raise DataError(f"{shown(path)}: file is empty") from None
+        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataError(f"{shown(path)}: repeated column names ({_examples(duplicated)})")
+    return names
 
 
-def require_columns(frame: pd.DataFrame, path: Path, columns: dict[str, str]) -> None:
+# --- the first pass: what each column holds ---------------------------------------------------
+
+
+@dataclass
+class ColumnScan:
+    """What one pass over a column found: its narrowest kind, missing values, distinct values."""
+
+    kind: str | None = None  # None: no value seen yet
+    missing: int = 0
+    distinct: set | None = field(default_factory=set)  # None once above the dictionary limit
+
+    def add(self, values: pa.Array, limit: int) -> None:
+        import pyarrow.compute as pc
+
+        self.missing += values.null_count
+        present = values.drop_null()
+        if len(present) == 0:
+            return
+        fits = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
+        self.kind = fits if self.kind in (None, fits) or (self.kind, fits) == ("int", "float") else "text"
+        if self.distinct is not None:
+            self.distinct.update(pc.unique(present).to_pylist())
+            if len(self.distinct) > limit:
+                self.distinct = None
+
+
+def _fits(values: pa.Array, kind: str) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == "bool":
+        return pc.all(pc.is_in(values, value_set=pa.array(BOOL_VALUES))).as_py()
+    if kind == "date" and not pc.all(pc.match_substring_regex(values, _DATE_LIKE)).as_py():
+        return False
+    try:
+        pc.cast(values, _arrow_type(kind))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+@dataclass
+class FileScan:
+    path: Path
+    columns: dict[str, ColumnScan]
+    rows: int
+    ids: pa.ChunkedArray | None  # the id column, as text
+
+
+def scan(path: Path, id_column: str, pinned: dict[str, str]) -> FileScan:
+    """One pass over a file: each column's kind, missing values and distinct values, and its ids."""
+    import pyarrow as pa
+
+    limit = ingest().dictionary_max_values
+    columns = {name: ColumnScan() for name in header(path)}
+    rows, ids = 0, []
+    for batch in chunks(path):
+        rows += batch.num_rows
+        for name, scanned in columns.items():
+            values = batch.column(name)
+            if name in pinned:
+                scanned.missing += values.null_count
+            else:
+                scanned.add(values, limit)
+        if id_column in columns:
+            ids.append(batch.column(id_column))
+    return FileScan(path, columns, rows, pa.chunked_array(ids, pa.string()) if ids else None)
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def require_columns(scanned: FileScan, columns: dict[str, str]) -> None:
     """columns maps a column name to the luigi.cfg key that names it."""
     for column, key in columns.items():
-        if column not in frame.columns:
+        if column not in scanned.columns:
             raise DataError(
-                f"{shown(path)}: no column {column!r} (has {_examples(frame.columns)}); "
+                f"{shown(scanned.path)}: no column {column!r} (has {_examples(scanned.columns)}); "
                 f"set {key} in luigi.cfg [competition]"
             )
 
 
-def require_unique_ids(frame: pd.DataFrame, path: Path, id_column: str) -> None:
-    ids = frame[id_column]
-    if ids.isna().any():
-        raise DataError(f"{shown(path)}: {id_column!r} has {int(ids.isna().sum())} missing values")
-    duplicated = ids[ids.duplicated()]
-    if len(duplicated):
-        raise DataError(f"{shown(path)}: {id_column!r} has repeated ids ({_examples(duplicated.unique())})")
+def require_unique_ids(scanned: FileScan, id_column: str) -> None:
+    import pyarrow.compute as pc
+
+    missing = scanned.columns[id_column].missing
+    if missing:
+        raise DataError(f"{shown(scanned.path)}: {id_column!r} has {missing} missing values")
+    counts = pc.value_counts(scanned.ids)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    if len(repeated):
+        raise DataError(f"{shown(scanned.path)}: {id_column!r} has repeated ids ({_examples(repeated.to_pylist())})")
 
 
-def parse_dates(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    """Convert string columns that hold ISO dates in both files to datetimes; return their names."""
-    import pandas as pd
+def require_same_ids(sample: FileScan, test: FileScan) -> None:
+    import pyarrow.compute as pc
 
-    converted = []
-    for column in train.columns:
-        if column not in test.columns or not pd.api.types.is_string_dtype(train[column]):
-            continue
-        sample = train[column].dropna().head(100)
-        if sample.empty or not sample.map(lambda v: bool(_DATE_LIKE.match(str(v)))).all():
-            continue
-        parsed = [pd.to_datetime(f[column], format="ISO8601", errors="coerce") for f in (train, test)]
-        if all((p.notna() == f[column].notna()).all() for p, f in zip(parsed, (train, test))):
-            train[column], test[column] = parsed
-            converted.append(column)
-    return converted
+    only_sample = sample.ids.filter(pc.invert(pc.is_in(sample.ids, value_set=test.ids.combine_chunks())))
+    only_test = test.ids.filter(pc.invert(pc.is_in(test.ids, value_set=sample.ids.combine_chunks())))
+    if len(only_sample) or len(only_test):
+        raise DataError(
+            f"{shown(sample.path)}: ids do not match {test.path.name} "
+            f"({len(only_sample)} only in the sample, e.g. {_examples(sorted(only_sample.to_pylist()))}; "
+            f"{len(only_test)} only in test, e.g. {_examples(sorted(only_test.to_pylist()))})"
+        )
 
 
-def column_kind(series: pd.Series) -> str:
-    import pandas as pd
+def pinned_types(known: list[str]) -> dict[str, str]:
+    """[ingest] column_types, checked: known columns, known kinds."""
+    pinned = dict(ingest().column_types)
+    for column, kind in pinned.items():
+        if column not in known:
+            raise ConfigError(f"luigi.cfg [ingest] column_types: no column {column!r} in train.csv")
+        if kind not in PINNABLE:
+            raise ConfigError(f"luigi.cfg [ingest] column_types: {column!r}: {kind!r} is not one of {', '.join(PINNABLE)}")
+    return pinned
 
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "date"
-    return "category"
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def stored_kind(scans: list[ColumnScan], may_be_date: bool) -> str:
+    """The type a column is stored as, from its scans in one or both files; as pandas reads
+    a whole file: integers with missing values and empty columns become floats."""
+    kinds = {s.kind for s in scans} - {None}
+    if not kinds:
+        return "float"
+    kind = kinds.pop() if len(kinds) == 1 else ("float" if kinds == {"int", "float"} else "text")
+    if kind == "int" and any(s.missing for s in scans):
+        return "float"
+    if kind == "date" and not may_be_date:
+        return "string"
+    if kind == "text":
+        distinct = [s.distinct for s in scans]
+        few = all(d is not None for d in distinct) and len(set().union(*distinct)) <= ingest().dictionary_max_values
+        return "category" if few else "string"
+    return kind
+
+
+def text_in_either(train: FileScan, test: FileScan) -> list[str]:
+    """Columns that hold text in one file and only numbers (or dates) in the other."""
+    return [
+        c
+        for c in test.columns
+        if c in train.columns
+        and None not in (train.columns[c].kind, test.columns[c].kind)
+        and (train.columns[c].kind == "text") != (test.columns[c].kind == "text")
+    ]
+
+
+KIND_OF = {"int": "numeric", "float": "numeric", "bool": "numeric", "date": "date", "string": "category"}
+KIND_OF["category"] = "category"
+
+
+# --- the second pass: Parquet -----------------------------------------------------------------
+
+
+def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Path) -> int:
+    """Convert a CSV to Parquet with the given types, one row group per chunk; return its rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, _arrow_type(types[c])) for c in columns])
+    compression = ingest().compression
+    rows = 0
+    with pq.ParquetWriter(out, schema, compression=None if compression == "none" else compression) as writer:
+        try:
+            for batch in chunks(path, types, columns):
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        except pa.ArrowInvalid as error:  # a value that does not fit a type pinned in luigi.cfg
+            raise DataError(f"{shown(path)}: {error}; check luigi.cfg [ingest] column_types") from None
+    return rows
 
 
 class Ingest(CachedTask):
-    """Validated, typed copies of train, test and sample_submission, read once from CSV.
+    """Validated, typed Parquet copies of train, test and sample_submission.
 
-    Its manifest records each column's kind (numeric, category, date), so features choose
-    their columns without opening the data.
+    Its manifest records each column's kind (numeric, category, date) and stored type, so
+    features choose their columns without opening the data.
     """
 
     def requires(self) -> RawData:
         return RawData()
 
     def settings(self) -> dict[str, Any]:
-        cfg = checked_competition()
-        return {"id_column": cfg.id_column, "target_column": cfg.target_column}
+        cfg, options = checked_competition(), ingest()
+        return {
+            "id_column": cfg.id_column,
+            "target_column": cfg.target_column,
+            "chunk_mb": options.chunk_mb,
+            "compression": options.compression,
+            "dictionary_max_values": options.dictionary_max_values,
+            "column_types": json.dumps(dict(options.column_types), sort_keys=True),
+        }
 
     def inputs(self) -> dict[str, Path]:
         return {name: raw_dir() / name for name in RAW_FILES}
 
-    def build(self) -> dict[str, pd.DataFrame]:
+    def build(self) -> dict:
         cfg = checked_competition()
         id_col, target = cfg.id_column, cfg.target_column
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
-        train, test, sample = (read_csv(path) for path in (train_path, test_path, sample_path))
-        mixed = text_in_either(train, test)
-        if mixed:  # one kind for both files: text, read again so that codes such as 007 keep their zeros
-            train, test = read_csv(train_path, mixed), read_csv(test_path, mixed)
+        pinned = pinned_types(header(train_path))
+        train, test, sample = (scan(path, id_col, pinned) for path in (train_path, test_path, sample_path))
 
-        require_columns(train, train_path, {id_col: "id_column", target: "target_column"})
-        require_columns(test, test_path, {id_col: "id_column"})
-        require_columns(sample, sample_path, {id_col: "id_column"})
-        for frame, path in ((train, train_path), (test, test_path), (sample, sample_path)):
-            require_unique_ids(frame, path, id_col)
-        if train[target].isna().any():
-            raise DataError(f"{shown(train_path)}: target {target!r} has {int(train[target].isna().sum())} missing values")
+        require_columns(train, {id_col: "id_column", target: "target_column"})
+        require_columns(test, {id_col: "id_column"})
+        require_columns(sample, {id_col: "id_column"})
+        for scanned in (train, test, sample):
+            require_unique_ids(scanned, id_col)
+        if train.columns[target].missing:
+            raise DataError(f"{shown(train_path)}: target {target!r} has {train.columns[target].missing} missing values")
 
-        test = test.drop(columns=[target], errors="ignore")
         expected = [c for c in train.columns if c != target]
-        if set(test.columns) != set(expected):
-            only_train = [c for c in expected if c not in test.columns]
-            only_test = [c for c in test.columns if c not in expected]
+        test_columns = [c for c in test.columns if c != target]
+        if set(test_columns) != set(expected):
+            only_train = [c for c in expected if c not in test_columns]
+            only_test = [c for c in test_columns if c not in expected]
             raise DataError(
                 f"{shown(test_path)}: columns differ from {train_path.name} "
                 f"(only in train: {_examples(only_train) or '-'}; only in test: {_examples(only_test) or '-'})"
             )
-        test = test[expected]
         if len(sample.columns) < 2:
             raise DataError(f"{shown(sample_path)}: has no prediction column besides {id_col!r}")
+        require_same_ids(sample, test)
 
-        test_ids, sample_ids = set(test[id_col].astype(str)), set(sample[id_col].astype(str))
-        if test_ids != sample_ids:
-            raise DataError(
-                f"{shown(sample_path)}: ids do not match {test_path.name} "
-                f"({len(sample_ids - test_ids)} only in the sample, e.g. {_examples(sorted(sample_ids - test_ids))}; "
-                f"{len(test_ids - sample_ids)} only in test, e.g. {_examples(sorted(test_ids - sample_ids))})"
-            )
-
-        dates = parse_dates(train, test)
-        kinds = {c: column_kind(train[c]) for c in expected if c != id_col}
+        types = {
+            c: pinned.get(c) or stored_kind([train.columns[c], test.columns[c]], may_be_date=c != id_col)
+            for c in expected
+        }
+        types[target] = pinned.get(target) or stored_kind([train.columns[target]], may_be_date=False)
+        sample_types = {c: stored_kind([s], may_be_date=False) for c, s in sample.columns.items()}
+        rows = {
+            "train": write_parquet(train_path, types, list(train.columns), self.workdir / "train.parquet"),
+            "test": write_parquet(test_path, types, expected, self.workdir / "test.parquet"),
+            "sample_submission": write_parquet(
+                sample_path, sample_types, list(sample.columns), self.workdir / "sample_submission.parquet"
+            ),
+        }
         self.facts.update(
-            rows={"train": len(train), "test": len(test)},
-            kinds=kinds,
-            date_columns=dates,
-            text_in_either_file=mixed,
+            rows={"train": rows["train"], "test": rows["test"]},
+            kinds={c: KIND_OF[types[c]] for c in expected if c != id_col},
+            schema={"train": {c: types[c] for c in train.columns}, "sample_submission": sample_types},
+            date_columns=[c for c in expected if types[c] == "date"],
+            text_in_either_file=text_in_either(train, test),
+            pinned_types=pinned,
             prediction_columns=[c for c in sample.columns if c != id_col],
         )
-        return {"train": train, "test": test, "sample_submission": sample}
+        return {}
 
     def columns_of(self, kind: str) -> list[str]:
         """Feature columns of one kind ('numeric', 'category', 'date'), from the manifest."""

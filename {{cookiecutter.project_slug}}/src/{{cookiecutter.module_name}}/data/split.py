@@ -29,6 +29,7 @@ class Split(CachedTask):
 
     def build(self) -> dict[str, pd.DataFrame]:
         import numpy as np
+        import pandas as pd
         from sklearn.model_selection import KFold, StratifiedKFold
 
         cfg = checked_competition()
@@ -52,8 +53,11 @@ class Split(CachedTask):
                 )
             splitter = StratifiedKFold(cfg.n_folds, shuffle=True, random_state=cfg.seed)
 
+        # Folds depend only on which rows share a class, so integer codes give the same folds as
+        # the labels, in far less memory than strings; np.zeros is not touched, so costs nothing.
+        labels = target.to_numpy() if cfg.problem_type == "regression" else pd.factorize(target)[0]
         fold = np.zeros(len(train), dtype="int8")
-        for number, (_, rows) in enumerate(splitter.split(np.zeros(len(train)), target)):
+        for number, (_, rows) in enumerate(splitter.split(np.zeros(len(train)), labels)):
             fold[rows] = number
         self.facts["fold_sizes"] = np.bincount(fold).tolist()
         return {"folds": train[[cfg.id_column]].assign(fold=fold)}
