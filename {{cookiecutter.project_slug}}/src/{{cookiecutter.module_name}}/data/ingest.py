@@ -4,7 +4,8 @@ The files are streamed in chunks of [ingest] chunk_mb, twice: a first pass decid
 column's type from every value (a column empty at first, integers that later miss values,
 codes that look numeric until a letter appears), a second converts with those types and writes
 Parquet one row group per chunk. Memory therefore stays near a few chunks, whatever the size
-of the file; only the id columns are held whole, to check that ids are unique.
+of the file: train's ids are checked for repeats with one byte per id when they are integers
+in a dense range (as values otherwise); test's ids are held to compare with the sample's.
 """
 
 from __future__ import annotations
@@ -149,21 +150,91 @@ def _fits(values: pa.Array, kind: str) -> bool:
     return True
 
 
+class UniqueIds:
+    """The ids seen so far, to find repeats without holding every id.
+
+    Integer ids in a dense range (the usual 0..n or 1..n) cost one byte per possible id, so
+    100M rows take 100 MB; any other ids are kept as values.
+    """
+
+    SPARE = 1 << 20  # room added when the range grows, so it is not reallocated every chunk
+
+    def __init__(self) -> None:
+        self.low, self.seen = 0, None  # seen[i]: id low + i was seen
+        self.values: list[pa.Array] = []  # ids as text, once they are not dense integers
+        self.repeated: list = []
+        self.count = 0
+
+    def add(self, ids: pa.Array) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        ids = ids.drop_null()
+        self.count += len(ids)
+        numbers = self._dense(ids)
+        if numbers is None:
+            if self.seen is not None:  # the ids seen so far, as values from now on
+                self.values.append(pa.array(np.flatnonzero(self.seen) + self.low).cast(pa.string()))
+                self.seen = None
+            self.values.append(ids)
+            return
+        if self.seen is None:
+            self.low, self.seen = int(numbers.min()), np.zeros(0, dtype=bool)
+        low, high = min(self.low, int(numbers.min())), max(self.low + len(self.seen), int(numbers.max()) + 1)
+        if low < self.low or high > self.low + len(self.seen):
+            grown = np.zeros(high - low + self.SPARE, dtype=bool)
+            grown[self.low - low : self.low - low + len(self.seen)] = self.seen
+            self.low, self.seen = low, grown
+        offsets = numbers - self.low
+        ordered = np.sort(offsets)
+        again = np.concatenate([offsets[self.seen[offsets]], ordered[1:][ordered[1:] == ordered[:-1]]])
+        self.repeated.extend((again[:_EXAMPLES] + self.low).tolist())
+        self.seen[offsets] = True
+
+    def _dense(self, ids: pa.Array):
+        """The ids as int64 numbers when they are integers that keep the range dense, else None."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.values or not len(ids):
+            return None if self.values else pa.array([], pa.int64()).to_numpy()
+        try:
+            numbers = pc.cast(ids, pa.int64()).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        low = min(int(numbers.min()), self.low if self.seen is not None else int(numbers.min()))
+        high = max(int(numbers.max()), self.low + len(self.seen) if self.seen is not None else 0)
+        return numbers if high - low <= 4 * self.count + self.SPARE else None
+
+    def repeats(self) -> list:
+        """Some repeated ids (up to a few), or [] when every id is unique."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = sorted(set(self.repeated))
+        if self.values and not found:
+            counts = pc.value_counts(pa.chunked_array(self.values, pa.string()))
+            found = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+        return found[: _EXAMPLES + 1]
+
+
 @dataclass
 class FileScan:
     path: Path
     columns: dict[str, ColumnScan]
     rows: int
-    ids: pa.ChunkedArray | None  # the id column, as text
+    ids: UniqueIds
+    id_values: pa.ChunkedArray | None  # the id column as text, for the test and sample files
 
 
-def scan(path: Path, id_column: str, pinned: dict[str, str]) -> FileScan:
-    """One pass over a file: each column's kind, missing values and distinct values, and its ids."""
+def scan(path: Path, id_column: str, pinned: dict[str, str], keep_ids: bool = False) -> FileScan:
+    """One pass over a file: each column's kind, missing values and distinct values, and its
+    ids (their values too if keep_ids, to compare test's with the sample's)."""
     import pyarrow as pa
 
     limit = ingest().dictionary_max_values
     columns = {name: ColumnScan() for name in header(path)}
-    rows, ids = 0, []
+    rows, ids, kept = 0, UniqueIds(), []
     for batch in chunks(path):
         rows += batch.num_rows
         for name, scanned in columns.items():
@@ -173,8 +244,10 @@ def scan(path: Path, id_column: str, pinned: dict[str, str]) -> FileScan:
             else:
                 scanned.add(values, limit)
         if id_column in columns:
-            ids.append(batch.column(id_column))
-    return FileScan(path, columns, rows, pa.chunked_array(ids, pa.string()) if ids else None)
+            ids.add(batch.column(id_column))
+            if keep_ids:
+                kept.append(batch.column(id_column))
+    return FileScan(path, columns, rows, ids, pa.chunked_array(kept, pa.string()) if kept else None)
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -191,22 +264,20 @@ def require_columns(scanned: FileScan, columns: dict[str, str]) -> None:
 
 
 def require_unique_ids(scanned: FileScan, id_column: str) -> None:
-    import pyarrow.compute as pc
-
     missing = scanned.columns[id_column].missing
     if missing:
         raise DataError(f"{shown(scanned.path)}: {id_column!r} has {missing} missing values")
-    counts = pc.value_counts(scanned.ids)
-    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
-    if len(repeated):
-        raise DataError(f"{shown(scanned.path)}: {id_column!r} has repeated ids ({_examples(repeated.to_pylist())})")
+    repeated = scanned.ids.repeats()
+    if repeated:
+        raise DataError(f"{shown(scanned.path)}: {id_column!r} has repeated ids ({_examples(repeated)})")
 
 
 def require_same_ids(sample: FileScan, test: FileScan) -> None:
     import pyarrow.compute as pc
 
-    only_sample = sample.ids.filter(pc.invert(pc.is_in(sample.ids, value_set=test.ids.combine_chunks())))
-    only_test = test.ids.filter(pc.invert(pc.is_in(test.ids, value_set=sample.ids.combine_chunks())))
+    sample_ids, test_ids = sample.id_values, test.id_values
+    only_sample = sample_ids.filter(pc.invert(pc.is_in(sample_ids, value_set=test_ids.combine_chunks())))
+    only_test = test_ids.filter(pc.invert(pc.is_in(test_ids, value_set=sample_ids.combine_chunks())))
     if len(only_sample) or len(only_test):
         raise DataError(
             f"{shown(sample.path)}: ids do not match {test.path.name} "
@@ -313,7 +384,8 @@ class Ingest(CachedTask):
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
         pinned = pinned_types(header(train_path))
-        train, test, sample = (scan(path, id_col, pinned) for path in (train_path, test_path, sample_path))
+        train = scan(train_path, id_col, pinned)
+        test, sample = (scan(path, id_col, pinned, keep_ids=True) for path in (test_path, sample_path))
 
         require_columns(train, {id_col: "id_column", target: "target_column"})
         require_columns(test, {id_col: "id_column"})
