@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
@@ -10,6 +11,7 @@ from ..errors import ConfigError, DataError
 from .ingest import Ingest
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -17,7 +19,9 @@ class Split(CachedTask):
     """Assigns each training row to one of n_folds folds, from the seed in luigi.cfg.
 
     Classification folds are stratified by the target. The same seed gives byte-identical
-    folds; another seed gives another folder, leaving this one as it was.
+    folds; another seed gives another folder, leaving this one as it was. The folds are
+    scikit-learn's (Stratified)KFold with shuffling, computed here in a few bytes per row, so
+    that a split of a hundred million rows fits in memory.
     """
 
     def requires(self) -> Ingest:
@@ -27,37 +31,90 @@ class Split(CachedTask):
         cfg = checked_competition()
         return {"seed": cfg.seed, "n_folds": cfg.n_folds, "problem_type": cfg.problem_type}
 
-    def build(self) -> dict[str, pd.DataFrame]:
+    def build(self) -> dict[str, Iterator[pd.DataFrame]]:
         import numpy as np
-        import pandas as pd
-        from sklearn.model_selection import KFold, StratifiedKFold
 
         cfg = checked_competition()
-        train = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
-        target = train[cfg.target_column]
-        where = f"{shown(Ingest().inputs()['train.csv'])}: target {cfg.target_column!r}"
-        if len(train) < cfg.n_folds:
-            raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {len(train)} rows")
+        data = Ingest()
+        facts = data.manifest()["facts"]
+        rows = facts["rows"]["train"]
+        where = f"{shown(data.inputs()['train.csv'])}: target {cfg.target_column!r}"
+        if rows < cfg.n_folds:
+            raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {rows} rows")
 
         if cfg.problem_type == "regression":
-            if not np.issubdtype(target.dtype, np.number):
+            if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
                 raise DataError(f"{where} is not numeric, but problem_type is regression")
-            splitter = KFold(cfg.n_folds, shuffle=True, random_state=cfg.seed)
+            fold = shuffled_folds(rows, cfg.n_folds, cfg.seed)
         else:
-            counts = target.value_counts()
-            if cfg.problem_type == "binary" and len(counts) != 2:
-                raise DataError(f"{where} has {len(counts)} distinct values, but problem_type is binary")
+            codes, classes = class_codes(data, cfg.target_column)
+            counts = np.bincount(codes, minlength=len(classes))
+            if cfg.problem_type == "binary" and len(classes) != 2:
+                raise DataError(f"{where} has {len(classes)} distinct values, but problem_type is binary")
             if counts.min() < cfg.n_folds:
                 raise DataError(
-                    f"{where}: class {str(counts.idxmin())!r} has {counts.min()} rows, fewer than n_folds = {cfg.n_folds}"
+                    f"{where}: class {str(classes[counts.argmin()])!r} has {counts.min()} rows, "
+                    f"fewer than n_folds = {cfg.n_folds}"
                 )
-            splitter = StratifiedKFold(cfg.n_folds, shuffle=True, random_state=cfg.seed)
+            fold = stratified_folds(codes, counts, cfg.n_folds, cfg.seed)
+        self.facts["fold_sizes"] = np.bincount(fold, minlength=cfg.n_folds).tolist()
+        return {"folds": _with_ids(data, cfg.id_column, fold)}
 
-        # Folds depend only on which rows share a class, so integer codes give the same folds as
-        # the labels, in far less memory than strings; np.zeros is not touched, so costs nothing.
-        labels = target.to_numpy() if cfg.problem_type == "regression" else pd.factorize(target)[0]
-        fold = np.zeros(len(train), dtype="int8")
-        for number, (_, rows) in enumerate(splitter.split(np.zeros(len(train)), labels)):
-            fold[rows] = number
-        self.facts["fold_sizes"] = np.bincount(fold).tolist()
-        return {"folds": train[[cfg.id_column]].assign(fold=fold)}
+
+def class_codes(data: Ingest, target: str) -> tuple[np.ndarray, list]:
+    """Each train row's class as a small integer, numbered in order of first appearance (as
+    scikit-learn's StratifiedKFold numbers them), read one row group at a time."""
+    import numpy as np
+    import pandas as pd
+
+    classes: dict = {}
+    parts = []
+    for rows in data.batches("train", [target]):
+        codes, uniques = pd.factorize(rows[target])
+        renumber = np.array([classes.setdefault(label, len(classes)) for label in uniques], dtype=np.int32)
+        parts.append(renumber[codes])
+    return np.concatenate(parts), list(classes)
+
+
+def stratified_folds(codes: np.ndarray, counts: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """The folds of scikit-learn's StratifiedKFold(n_folds, shuffle=True, random_state=seed),
+    row for row, in a few bytes per row instead of dozens.
+
+    As there, the rows sorted by class are dealt round robin to the folds, which fixes how
+    many rows of each class each fold gets; each class's fold labels are then shuffled.
+    """
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ends = starts + counts
+    fold = np.empty(len(codes), dtype=np.int8)
+    for k in range(len(counts)):
+        # rows p in [start, end) of the sorted order with p % n_folds == i go to fold i
+        per_fold = [(ends[k] - 1 - i) // n_folds - (starts[k] - 1 - i) // n_folds for i in range(n_folds)]
+        labels = np.arange(n_folds, dtype=np.int8).repeat(per_fold)
+        rng.shuffle(labels)
+        fold[codes == k] = labels
+    return fold
+
+
+def shuffled_folds(rows: int, n_folds: int, seed: int) -> np.ndarray:
+    """The folds of scikit-learn's KFold(n_folds, shuffle=True, random_state=seed), row for row."""
+    import numpy as np
+
+    order = np.arange(rows, dtype=np.int32 if rows < 2**31 else np.int64)
+    np.random.RandomState(seed).shuffle(order)
+    sizes = np.full(n_folds, rows // n_folds)
+    sizes[: rows % n_folds] += 1
+    fold = np.empty(rows, dtype=np.int8)
+    for number, (start, stop) in enumerate(zip(np.cumsum(sizes) - sizes, np.cumsum(sizes))):
+        fold[order[start:stop]] = number
+    return fold
+
+
+def _with_ids(data: Ingest, id_column: str, fold: np.ndarray) -> Iterator[pd.DataFrame]:
+    """The folds table (id, fold), one row group of Ingest's train table at a time."""
+    done = 0
+    for rows in data.batches("train", [id_column]):
+        yield rows.assign(fold=fold[done : done + len(rows)])
+        done += len(rows)
