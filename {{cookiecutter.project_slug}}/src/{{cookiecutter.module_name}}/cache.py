@@ -301,18 +301,24 @@ class CachedTask(luigi.Task):
     def manifest(self) -> dict[str, Any]:
         return json.loads((self._done_folder() / MANIFEST).read_text())
 
+    def read_dictionary(self, name: str) -> list[str]:
+        """Columns of a table that load as pandas categoricals (Ingest: text with few values)."""
+        return []
+
     def load(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One of the task's tables, optionally only some columns (Parquet reads just those)."""
         import pandas as pd
 
-        return pd.read_parquet(self._done_folder() / f"{name}.parquet", columns=columns)
+        path = self._done_folder() / f"{name}.parquet"
+        return pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
 
     def batches(self, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """One of the task's tables one row group at a time (Ingest: one CSV chunk each), with
         only the given columns: a whole large table is never in memory at once."""
         import pyarrow.parquet as pq
 
-        with pq.ParquetFile(self._done_folder() / f"{name}.parquet") as table:
+        path = self._done_folder() / f"{name}.parquet"
+        with pq.ParquetFile(path, read_dictionary=self.read_dictionary(name) or None) as table:
             for group in range(table.num_row_groups):
                 yield table.read_row_group(group, columns=columns).to_pandas()
 

@@ -42,7 +42,7 @@ class train(luigi.Config):  # noqa: N801
 class ingest(luigi.Config):  # noqa: N801
     """How raw CSVs become Parquet: read in chunks so memory does not grow with the file."""
 
-    chunk_mb = luigi.FloatParameter(default=16.0)
+    chunk_mb = luigi.FloatParameter(default=1.0)
     compression = luigi.ChoiceParameter(choices=("zstd", "snappy", "gzip", "lz4", "none"), default="zstd")
     dictionary_max_values = luigi.IntParameter(default=1000)
     column_types = luigi.DictParameter(default={})

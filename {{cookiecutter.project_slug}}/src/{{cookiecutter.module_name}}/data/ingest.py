@@ -1,16 +1,19 @@
 """Ingest: check the raw CSV files against the data contract and store them as typed Parquet.
 
-The files are streamed in chunks of [ingest] chunk_mb, twice: a first pass decides each
-column's type from every value (a column empty at first, integers that later miss values,
-codes that look numeric until a letter appears), a second converts with those types and writes
-Parquet one row group per chunk. Memory therefore stays near a few chunks, whatever the size
-of the file: train's ids are checked for repeats with one byte per id when they are integers
-in a dense range (as values otherwise); test's ids are held to compare with the sample's.
+Each file is streamed in chunks of [ingest] chunk_mb and written to Parquet one row group per
+chunk, so memory stays near a few chunks whatever the size of the file. Column types come from
+the first chunk of train and test; if a later chunk does not fit them (a column empty at
+first, codes that look numeric until a letter appears), a first pass over every value decides
+the types and the files are converted again. Train's ids are checked for repeats with one
+byte per id when they are integers in a dense range; test's ids are held to compare with the
+sample's.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,8 +58,16 @@ def _arrow_type(kind: str) -> pa.DataType:
         "bool": pa.bool_(),
         "date": pa.timestamp("us"),
         "string": pa.string(),
-        "category": pa.dictionary(pa.int32(), pa.string()),
+        "category": pa.string(),  # stored as text; loaded as a categorical (Ingest.read_dictionary)
     }[kind]
+
+
+class TypeDrift(Exception):
+    """A value that does not fit the type chosen for its column from the first chunk."""
+
+    def __init__(self, path: Path, column: str, message: str) -> None:
+        super().__init__(f"{shown(path)}: column {column!r}: {message}")
+        self.column = column
 
 
 def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] | None = None):
@@ -84,6 +95,9 @@ def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] |
                 if batch.num_rows:
                     yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        drift = re.match(r"In CSV column #(\d+): CSV conversion error", str(error))
+        if drift:
+            raise TypeDrift(path, names[int(drift.group(1))], str(error)) from None
         raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
     if not rows:
         raise DataError(f"{shown(path)}: has a header but no rows")
@@ -117,6 +131,7 @@ class ColumnScan:
     """What one pass over a column found: its narrowest kind, missing values, distinct values."""
 
     kind: str | None = None  # None: no value seen yet
+    infer: bool = True  # False: the kind is known (the values are already converted to it)
     missing: int = 0
     distinct: set | None = field(default_factory=set)  # None once above the dictionary limit
 
@@ -127,8 +142,11 @@ class ColumnScan:
         present = values.drop_null()
         if len(present) == 0:
             return
-        fits = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
-        self.kind = fits if self.kind in (None, fits) or (self.kind, fits) == ("int", "float") else "text"
+        if self.infer:
+            fits = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
+            self.kind = fits if self.kind in (None, fits) or (self.kind, fits) == ("int", "float") else "text"
+        elif self.kind not in ("string", "category"):
+            return  # distinct values matter for text only
         if self.distinct is not None:
             self.distinct.update(pc.unique(present).to_pylist())
             if len(self.distinct) > limit:
@@ -227,27 +245,32 @@ class FileScan:
     id_values: pa.ChunkedArray | None  # the id column as text, for the test and sample files
 
 
-def scan(path: Path, id_column: str, pinned: dict[str, str], keep_ids: bool = False) -> FileScan:
-    """One pass over a file: each column's kind, missing values and distinct values, and its
-    ids (their values too if keep_ids, to compare test's with the sample's)."""
+def tally(path: Path, batches, columns: dict[str, ColumnScan], id_column: str, keep_ids: bool) -> FileScan:
+    """Go through a file's batches, counting each column's missing and distinct values (and
+    finding its kind, where it is inferred) and checking its ids."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     limit = ingest().dictionary_max_values
-    columns = {name: ColumnScan() for name in header(path)}
     rows, ids, kept = 0, UniqueIds(), []
-    for batch in chunks(path):
+    for batch in batches:
         rows += batch.num_rows
         for name, scanned in columns.items():
-            values = batch.column(name)
-            if name in pinned:
-                scanned.missing += values.null_count
-            else:
-                scanned.add(values, limit)
+            scanned.add(batch.column(name), limit)
         if id_column in columns:
-            ids.add(batch.column(id_column))
+            values = pc.cast(batch.column(id_column), pa.string())
+            ids.add(values)
             if keep_ids:
-                kept.append(batch.column(id_column))
+                kept.append(values)
     return FileScan(path, columns, rows, ids, pa.chunked_array(kept, pa.string()) if kept else None)
+
+
+def scan(path: Path, id_column: str, pinned: dict[str, str], keep_ids: bool = False, whole: bool = True) -> FileScan:
+    """Every value of a file read as text (or only the first chunk's, unless whole): each
+    column's narrowest kind, its missing and distinct values, and the file's ids."""
+    columns = {name: ColumnScan(kind=pinned.get(name), infer=name not in pinned) for name in header(path)}
+    batches = chunks(path) if whole else itertools.islice(chunks(path), 1)
+    return tally(path, batches, columns, id_column, keep_ids)
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -301,21 +324,22 @@ def pinned_types(known: list[str]) -> dict[str, str]:
 
 
 def stored_kind(scans: list[ColumnScan], may_be_date: bool) -> str:
-    """The type a column is stored as, from its scans in one or both files; as pandas reads
-    a whole file: integers with missing values and empty columns become floats."""
+    """The type a column is stored as, from its scans in one or both files. A column with no
+    value is a float column, as pandas reads it; integers keep missing values (pandas loads
+    them as floats, as it reads them from CSV)."""
     kinds = {s.kind for s in scans} - {None}
     if not kinds:
         return "float"
     kind = kinds.pop() if len(kinds) == 1 else ("float" if kinds == {"int", "float"} else "text")
-    if kind == "int" and any(s.missing for s in scans):
-        return "float"
     if kind == "date" and not may_be_date:
         return "string"
-    if kind == "text":
-        distinct = [s.distinct for s in scans]
-        few = all(d is not None for d in distinct) and len(set().union(*distinct)) <= ingest().dictionary_max_values
-        return "category" if few else "string"
-    return kind
+    return "string" if kind == "text" else kind
+
+
+def few_distinct(scans: list[ColumnScan]) -> bool:
+    """Whether a text column holds at most [ingest] dictionary_max_values distinct values."""
+    distinct = [s.distinct for s in scans]
+    return all(d is not None for d in distinct) and len(set().union(*distinct)) <= ingest().dictionary_max_values
 
 
 def text_in_either(train: FileScan, test: FileScan) -> list[str]:
@@ -336,22 +360,23 @@ KIND_OF["category"] = "category"
 # --- the second pass: Parquet -----------------------------------------------------------------
 
 
-def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Path) -> int:
-    """Convert a CSV to Parquet with the given types, one row group per chunk; return its rows."""
+def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Path, id_column: str, keep_ids: bool):
+    """Convert a CSV to Parquet with the given types, one row group per chunk; return what
+    the values held (missing and distinct values, ids)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pa.schema([(c, _arrow_type(types[c])) for c in columns])
     compression = ingest().compression
-    rows = 0
     with pq.ParquetWriter(out, schema, compression=None if compression == "none" else compression) as writer:
-        try:
+
+        def written():
             for batch in chunks(path, types, columns):
                 writer.write_batch(batch)
-                rows += batch.num_rows
-        except pa.ArrowInvalid as error:  # a value that does not fit a type pinned in luigi.cfg
-            raise DataError(f"{shown(path)}: {error}; check luigi.cfg [ingest] column_types") from None
-    return rows
+                yield batch
+
+        scans = {c: ColumnScan(kind=types[c], infer=False) for c in columns}
+        return tally(path, written(), scans, id_column, keep_ids)
 
 
 class Ingest(CachedTask):
@@ -384,53 +409,90 @@ class Ingest(CachedTask):
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
         pinned = pinned_types(header(train_path))
-        train = scan(train_path, id_col, pinned)
-        test, sample = (scan(path, id_col, pinned, keep_ids=True) for path in (test_path, sample_path))
+        heads = [scan(path, id_col, pinned, whole=False) for path in (train_path, test_path, sample_path)]
+        self.check_columns(*heads)
 
-        require_columns(train, {id_col: "id_column", target: "target_column"})
-        require_columns(test, {id_col: "id_column"})
-        require_columns(sample, {id_col: "id_column"})
+        drifted = any(c.kind is None for head in heads[:2] for c in head.columns.values())
+        if not drifted:  # types from the first chunks; a later value that does not fit them drifts
+            try:
+                train, test, sample = self.write(heads, pinned)
+            except TypeDrift as drift:
+                if drift.column in pinned:
+                    raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
+                drifted = True
+        if drifted:  # types from every value, then convert again
+            whole = [scan(path, id_col, pinned) for path in paths.values()]
+            try:
+                train, test, sample = self.write(whole, pinned)
+            except TypeDrift as drift:
+                raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
+
         for scanned in (train, test, sample):
             require_unique_ids(scanned, id_col)
         if train.columns[target].missing:
             raise DataError(f"{shown(train_path)}: target {target!r} has {train.columns[target].missing} missing values")
+        require_same_ids(sample, test)
 
+        expected = [c for c in train.columns if c != target]
+        types = {c: scanned.kind for c, scanned in train.columns.items()}
+        dictionary = [
+            c
+            for c in expected
+            if types[c] == "category" or (types[c] == "string" and few_distinct([train.columns[c], test.columns[c]]))
+        ]
+        self.facts.update(
+            rows={"train": train.rows, "test": test.rows},
+            kinds={c: KIND_OF[types[c]] for c in expected if c != id_col},
+            schema={"train": types, "sample_submission": {c: s.kind for c, s in sample.columns.items()}},
+            dictionary_columns=dictionary,
+            date_columns=[c for c in expected if types[c] == "date"],
+            types_from="every value" if drifted else "the first chunk",
+            text_in_either_file=text_in_either(*heads[:2]) if not drifted else text_in_either(*whole[:2]),
+            pinned_types=pinned,
+            prediction_columns=[c for c in sample.columns if c != id_col],
+        )
+        return {}
+
+    def check_columns(self, train: FileScan, test: FileScan, sample: FileScan) -> None:
+        """The columns the data contract asks for, from the files' headers."""
+        cfg = checked_competition()
+        id_col, target = cfg.id_column, cfg.target_column
+        require_columns(train, {id_col: "id_column", target: "target_column"})
+        require_columns(test, {id_col: "id_column"})
+        require_columns(sample, {id_col: "id_column"})
         expected = [c for c in train.columns if c != target]
         test_columns = [c for c in test.columns if c != target]
         if set(test_columns) != set(expected):
             only_train = [c for c in expected if c not in test_columns]
             only_test = [c for c in test_columns if c not in expected]
             raise DataError(
-                f"{shown(test_path)}: columns differ from {train_path.name} "
+                f"{shown(test.path)}: columns differ from {train.path.name} "
                 f"(only in train: {_examples(only_train) or '-'}; only in test: {_examples(only_test) or '-'})"
             )
         if len(sample.columns) < 2:
-            raise DataError(f"{shown(sample_path)}: has no prediction column besides {id_col!r}")
-        require_same_ids(sample, test)
+            raise DataError(f"{shown(sample.path)}: has no prediction column besides {id_col!r}")
 
+    def write(self, scans: list[FileScan], pinned: dict[str, str]) -> list[FileScan]:
+        """Train, test and sample_submission as Parquet, with types from the scans."""
+        cfg = checked_competition()
+        id_col, target = cfg.id_column, cfg.target_column
+        train, test, sample = scans
+        expected = [c for c in train.columns if c != target]
         types = {
             c: pinned.get(c) or stored_kind([train.columns[c], test.columns[c]], may_be_date=c != id_col)
             for c in expected
         }
         types[target] = pinned.get(target) or stored_kind([train.columns[target]], may_be_date=False)
         sample_types = {c: stored_kind([s], may_be_date=False) for c, s in sample.columns.items()}
-        rows = {
-            "train": write_parquet(train_path, types, list(train.columns), self.workdir / "train.parquet"),
-            "test": write_parquet(test_path, types, expected, self.workdir / "test.parquet"),
-            "sample_submission": write_parquet(
-                sample_path, sample_types, list(sample.columns), self.workdir / "sample_submission.parquet"
-            ),
-        }
-        self.facts.update(
-            rows={"train": rows["train"], "test": rows["test"]},
-            kinds={c: KIND_OF[types[c]] for c in expected if c != id_col},
-            schema={"train": {c: types[c] for c in train.columns}, "sample_submission": sample_types},
-            date_columns=[c for c in expected if types[c] == "date"],
-            text_in_either_file=text_in_either(train, test),
-            pinned_types=pinned,
-            prediction_columns=[c for c in sample.columns if c != id_col],
-        )
-        return {}
+        return [
+            write_parquet(train.path, types, list(train.columns), self.workdir / "train.parquet", id_col, False),
+            write_parquet(test.path, types, expected, self.workdir / "test.parquet", id_col, True),
+            write_parquet(sample.path, sample_types, list(sample.columns), self.workdir / "sample_submission.parquet", id_col, True),
+        ]
+
+    def read_dictionary(self, name: str) -> list[str]:
+        """Text columns with few distinct values load as pandas categoricals."""
+        return self.manifest()["facts"]["dictionary_columns"] if name in ("train", "test") else []
 
     def columns_of(self, kind: str) -> list[str]:
         """Feature columns of one kind ('numeric', 'category', 'date'), from the manifest."""
