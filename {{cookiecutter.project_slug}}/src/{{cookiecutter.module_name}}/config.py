@@ -43,7 +43,7 @@ class ingest(luigi.Config):  # noqa: N801
     """How raw CSVs become Parquet: read in chunks so memory does not grow with the file."""
 
     chunk_mb = luigi.FloatParameter(default=1.0)
-    compression = luigi.ChoiceParameter(choices=("zstd", "snappy", "gzip", "lz4", "none"), default="zstd")
+    compression = luigi.ChoiceParameter(choices=("snappy", "zstd", "lz4", "gzip", "none"), default="snappy")
     dictionary_max_values = luigi.IntParameter(default=1000)
     column_types = luigi.DictParameter(default={})
 

@@ -11,11 +11,15 @@ sample's.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
@@ -105,11 +109,18 @@ def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] |
 
 def header(path: Path) -> list[str]:
     """The column names of a CSV file (read from its first chunk)."""
+    if not path.is_file():
+        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there")
+    stat = path.stat()
+    return _header(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
+    """header(), read once per version of the file (size and mtime are the cache key)."""
     import pyarrow as pa
     import pyarrow.csv as pv
 
-    if not path.is_file():
-        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there")
     try:
         with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
             names = reader.schema.names
@@ -121,6 +132,40 @@ def header(path: Path) -> list[str]:
     if duplicated:
         raise DataError(f"{shown(path)}: repeated column names ({_examples(duplicated)})")
     return names
+
+
+def read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
+    """The batches, parsed by a second thread while this one converts and writes the previous
+    ones (Arrow's streaming CSV reader uses one core; both release the GIL)."""
+    done = object()
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        pass
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            queue.put(error)
+
+    thread = threading.Thread(target=produce, name="csv-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 # --- the first pass: what each column holds ---------------------------------------------------
@@ -139,14 +184,14 @@ class ColumnScan:
         import pyarrow.compute as pc
 
         self.missing += values.null_count
+        if not self.infer and (self.kind not in ("string", "category") or self.distinct is None):
+            return  # the kind is known, and distinct values matter for text only
         present = values.drop_null()
         if len(present) == 0:
             return
         if self.infer:
             fits = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
             self.kind = fits if self.kind in (None, fits) or (self.kind, fits) == ("int", "float") else "text"
-        elif self.kind not in ("string", "category"):
-            return  # distinct values matter for text only
         if self.distinct is not None:
             self.distinct.update(pc.unique(present).to_pylist())
             if len(self.distinct) > limit:
@@ -194,7 +239,7 @@ class UniqueIds:
             if self.seen is not None:  # the ids seen so far, as values from now on
                 self.values.append(pa.array(np.flatnonzero(self.seen) + self.low).cast(pa.string()))
                 self.seen = None
-            self.values.append(ids)
+            self.values.append(ids.cast(pa.string()))
             return
         if self.seen is None:
             self.low, self.seen = int(numbers.min()), np.zeros(0, dtype=bool)
@@ -217,7 +262,7 @@ class UniqueIds:
         if self.values or not len(ids):
             return None if self.values else pa.array([], pa.int64()).to_numpy()
         try:
-            numbers = pc.cast(ids, pa.int64()).to_numpy()
+            numbers = ids.to_numpy() if ids.type == pa.int64() else pc.cast(ids, pa.int64()).to_numpy()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         low = min(int(numbers.min()), self.low if self.seen is not None else int(numbers.min()))
@@ -258,10 +303,9 @@ def tally(path: Path, batches, columns: dict[str, ColumnScan], id_column: str, k
         for name, scanned in columns.items():
             scanned.add(batch.column(name), limit)
         if id_column in columns:
-            values = pc.cast(batch.column(id_column), pa.string())
-            ids.add(values)
+            ids.add(batch.column(id_column))
             if keep_ids:
-                kept.append(values)
+                kept.append(pc.cast(batch.column(id_column), pa.string()))
     return FileScan(path, columns, rows, ids, pa.chunked_array(kept, pa.string()) if kept else None)
 
 
@@ -368,10 +412,15 @@ def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Pa
 
     schema = pa.schema([(c, _arrow_type(types[c])) for c in columns])
     compression = ingest().compression
-    with pq.ParquetWriter(out, schema, compression=None if compression == "none" else compression) as writer:
+    # Dictionary-encode text only: Parquet gives it up by itself where the values are too many,
+    # but trying it on every number column costs more time than it saves space.
+    text = [c for c in columns if types[c] in ("string", "category")]
+    with pq.ParquetWriter(
+        out, schema, compression=None if compression == "none" else compression, use_dictionary=text or False
+    ) as writer:
 
         def written():
-            for batch in chunks(path, types, columns):
+            for batch in read_ahead(chunks(path, types, columns)):
                 writer.write_batch(batch)
                 yield batch
 
