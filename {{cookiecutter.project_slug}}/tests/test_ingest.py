@@ -4,6 +4,7 @@ template's suite, on a file too large for this one.)"""
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,19 @@ def test_values_do_not_depend_on_the_chunk_size(runs: IngestRuns):
         assert pq.ParquetFile(small / name).schema_arrow == pq.ParquetFile(large / name).schema_arrow
         pd.testing.assert_frame_equal(pd.read_parquet(small / name), pd.read_parquet(large / name))
     assert pq.ParquetFile(large / "train.parquet").num_row_groups == 1
+
+
+def test_gzipped_raw_files_give_the_same_tables(runs: IngestRuns, tmp_path: Path):
+    """train.csv.gz, test.csv.gz and sample_submission.csv.gz in place of the CSVs are read as
+    they are, giving the tables the plain files give."""
+    pipeline = Pipeline(tmp_path)
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        (pipeline.raw / f"{name}.gz").write_bytes(gzip.compress((runs.large.raw / name).read_bytes()))
+    result = pipeline.run("Ingest")
+    assert result.returncode == 0, describe(result)
+    for name in ("train.parquet", "test.parquet", "sample_submission.parquet"):
+        expected = pd.read_parquet(ingest_folder(runs.large) / name)
+        pd.testing.assert_frame_equal(pd.read_parquet(ingest_folder(pipeline) / name), expected)
 
 
 def test_pinned_column_type_is_used(tmp_path: Path, competition: Competition):

@@ -23,9 +23,9 @@ from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
-from ..config import checked_competition, ingest, raw_dir, shown
+from ..config import checked_competition, ingest, shown
 from ..errors import ConfigError, DataError
-from .raw import RAW_FILES, RawData
+from .raw import RAW_FILES, RawData, raw_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -450,7 +450,7 @@ class Ingest(CachedTask):
         }
 
     def inputs(self) -> dict[str, Path]:
-        return {name: raw_dir() / name for name in RAW_FILES}
+        return {name: raw_file(name) for name in RAW_FILES}
 
     def build(self) -> dict:
         cfg = checked_competition()
