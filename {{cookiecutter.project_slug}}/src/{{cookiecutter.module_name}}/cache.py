@@ -312,15 +312,15 @@ class CachedTask(luigi.Task):
         path = self._done_folder() / f"{name}.parquet"
         return pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
 
-    def batches(self, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
-        """One of the task's tables one row group at a time (Ingest: one CSV chunk each), with
-        only the given columns: a whole large table is never in memory at once."""
+    def batches(self, name: str, columns: list[str] | None = None, rows: int = 1 << 17) -> Iterator[pd.DataFrame]:
+        """One of the task's tables, `rows` rows at a time, with only the given columns: a
+        large table is never in memory at once."""
         import pyarrow.parquet as pq
 
         path = self._done_folder() / f"{name}.parquet"
         with pq.ParquetFile(path, read_dictionary=self.read_dictionary(name) or None) as table:
-            for group in range(table.num_row_groups):
-                yield table.read_row_group(group, columns=columns).to_pandas()
+            for batch in table.iter_batches(batch_size=rows, columns=columns):
+                yield batch.to_pandas()
 
 
 def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame]) -> int:

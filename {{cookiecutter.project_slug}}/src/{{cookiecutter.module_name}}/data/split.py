@@ -63,7 +63,7 @@ class Split(CachedTask):
 
 def class_codes(data: Ingest, target: str) -> tuple[np.ndarray, list]:
     """Each train row's class as a small integer, numbered in order of first appearance (as
-    scikit-learn's StratifiedKFold numbers them), read one row group at a time."""
+    scikit-learn's StratifiedKFold numbers them), read one batch of rows at a time."""
     import numpy as np
     import pandas as pd
 
@@ -113,7 +113,7 @@ def shuffled_folds(rows: int, n_folds: int, seed: int) -> np.ndarray:
 
 
 def _with_ids(data: Ingest, id_column: str, fold: np.ndarray) -> Iterator[pd.DataFrame]:
-    """The folds table (id, fold), one row group of Ingest's train table at a time."""
+    """The folds table (id, fold), one batch of Ingest's train rows at a time."""
     done = 0
     for rows in data.batches("train", [id_column]):
         yield rows.assign(fold=fold[done : done + len(rows)])

@@ -23,13 +23,13 @@ class Feature(CachedTask):
     set `uses_target = True` and override `make_train_test(train, test)`: there train also has
     the target and the `fold` of each row, so out-of-fold statistics can avoid leakage.
     Features whose make(df) uses only each row's own values set `row_wise = True`: they then
-    run one row group at a time (see numeric.py), which is how a table larger than memory is
-    processed.
+    run on one batch of rows at a time (see numeric.py), which is how a table larger than
+    memory is processed.
     """
 
     uses_target: ClassVar[bool] = False
-    # True when make(df) uses only each row's own values: it then runs one row group of Ingest's
-    # tables at a time, so a feature of a table larger than memory never holds it whole.
+    # True when make(df) uses only each row's own values: it then runs on a batch of Ingest's rows
+    # at a time, so a feature of a table larger than memory never holds it whole.
     row_wise: ClassVar[bool] = False
 
     def requires(self) -> dict[str, CachedTask]:
@@ -87,7 +87,7 @@ class Feature(CachedTask):
         }
 
     def _by_row_group(self, part: str, columns: list[str] | None, id_column: str) -> Iterator[pd.DataFrame]:
-        """make() applied to one row group of Ingest's table at a time, keyed by id."""
+        """make() applied to one batch of Ingest's rows at a time, keyed by id."""
         target = checked_competition().target_column
         for rows in Ingest().batches(part, columns):
             made = self.make(rows.drop(columns=[target], errors="ignore"))

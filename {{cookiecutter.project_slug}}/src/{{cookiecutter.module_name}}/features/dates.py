@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class DateParts(Feature):
     """Year, month, day, weekday, day of year and days since 1970 of each date column."""
 
-    row_wise: ClassVar[bool] = True  # each row's parts come from its own dates: one row group at a time
+    row_wise: ClassVar[bool] = True  # each row's parts come from its own dates: one batch at a time
 
     def columns(self) -> list[str]:
         return Ingest().columns_of("date")

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 class NumericColumns(Feature):
     """The raw numeric (and boolean) columns, cleaned: float64, inf -> NaN.
 
-    Each value depends only on its own row, so `row_wise` lets it run one row group at a
+    Each value depends only on its own row, so `row_wise` lets it run on one batch of rows at a
     time: on a table larger than memory it holds one chunk of the columns it reads, and its
-    output is written a row group at a time too.
+    output is written a batch at a time too.
     """
 
     row_wise: ClassVar[bool] = True
