@@ -309,12 +309,12 @@ def tally(path: Path, batches, columns: dict[str, ColumnScan], id_column: str, k
     return FileScan(path, columns, rows, ids, pa.chunked_array(kept, pa.string()) if kept else None)
 
 
-def scan(path: Path, id_column: str, pinned: dict[str, str], keep_ids: bool = False, whole: bool = True) -> FileScan:
+def scan(path: Path, id_column: str, pinned: dict[str, str], whole: bool = True) -> FileScan:
     """Every value of a file read as text (or only the first chunk's, unless whole): each
     column's narrowest kind, its missing and distinct values, and the file's ids."""
     columns = {name: ColumnScan(kind=pinned.get(name), infer=name not in pinned) for name in header(path)}
     batches = chunks(path) if whole else itertools.islice(chunks(path), 1)
-    return tally(path, batches, columns, id_column, keep_ids)
+    return tally(path, batches, columns, id_column, keep_ids=False)
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -360,7 +360,9 @@ def pinned_types(known: list[str]) -> dict[str, str]:
         if column not in known:
             raise ConfigError(f"luigi.cfg [ingest] column_types: no column {column!r} in train.csv")
         if kind not in PINNABLE:
-            raise ConfigError(f"luigi.cfg [ingest] column_types: {column!r}: {kind!r} is not one of {', '.join(PINNABLE)}")
+            raise ConfigError(
+                f"luigi.cfg [ingest] column_types: {column!r}: {kind!r} is not one of {', '.join(PINNABLE)}"
+            )
     return pinned
 
 
@@ -478,8 +480,9 @@ class Ingest(CachedTask):
 
         for scanned in (train, test, sample):
             require_unique_ids(scanned, id_col)
-        if train.columns[target].missing:
-            raise DataError(f"{shown(train_path)}: target {target!r} has {train.columns[target].missing} missing values")
+        missing = train.columns[target].missing
+        if missing:
+            raise DataError(f"{shown(train_path)}: target {target!r} has {missing} missing values")
         require_same_ids(sample, test)
 
         expected = [c for c in train.columns if c != target]
@@ -533,10 +536,11 @@ class Ingest(CachedTask):
         }
         types[target] = pinned.get(target) or stored_kind([train.columns[target]], may_be_date=False)
         sample_types = {c: stored_kind([s], may_be_date=False) for c, s in sample.columns.items()}
+        out = self.workdir
         return [
-            write_parquet(train.path, types, list(train.columns), self.workdir / "train.parquet", id_col, False),
-            write_parquet(test.path, types, expected, self.workdir / "test.parquet", id_col, True),
-            write_parquet(sample.path, sample_types, list(sample.columns), self.workdir / "sample_submission.parquet", id_col, True),
+            write_parquet(train.path, types, list(train.columns), out / "train.parquet", id_col, False),
+            write_parquet(test.path, types, expected, out / "test.parquet", id_col, True),
+            write_parquet(sample.path, sample_types, [*sample_types], out / "sample_submission.parquet", id_col, True),
         ]
 
     def read_dictionary(self, name: str) -> list[str]:

@@ -46,56 +46,98 @@ class Split(CachedTask):
             if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
                 raise DataError(f"{where} is not numeric, but problem_type is regression")
             fold = shuffled_folds(rows, cfg.n_folds, cfg.seed)
-        else:
-            codes, classes = class_codes(data, cfg.target_column)
-            counts = np.bincount(codes, minlength=len(classes))
-            if cfg.problem_type == "binary" and len(classes) != 2:
-                raise DataError(f"{where} has {len(classes)} distinct values, but problem_type is binary")
-            if counts.min() < cfg.n_folds:
-                raise DataError(
-                    f"{where}: class {str(classes[counts.argmin()])!r} has {counts.min()} rows, "
-                    f"fewer than n_folds = {cfg.n_folds}"
-                )
-            fold = stratified_folds(codes, counts, cfg.n_folds, cfg.seed)
-        self.facts["fold_sizes"] = np.bincount(fold, minlength=cfg.n_folds).tolist()
-        return {"folds": _with_ids(data, cfg.id_column, fold)}
+            self.facts["fold_sizes"] = np.bincount(fold, minlength=cfg.n_folds).tolist()
+            return {"folds": self._write(data, lambda rows, done: fold[done : done + len(rows)])}
+
+        classes, counts = class_counts(data, cfg.target_column)
+        if cfg.problem_type == "binary" and len(classes) != 2:
+            raise DataError(f"{where} has {len(classes)} distinct values, but problem_type is binary")
+        if counts.min() < cfg.n_folds:
+            raise DataError(
+                f"{where}: class {str(classes[counts.argmin()])!r} has {counts.min()} rows, "
+                f"fewer than n_folds = {cfg.n_folds}"
+            )
+        labels = class_labels(counts, cfg.n_folds, cfg.seed)
+        self.facts["fold_sizes"] = np.bincount(np.concatenate(labels), minlength=cfg.n_folds).tolist()
+        code_of, dealt = {label: code for code, label in enumerate(classes)}, np.zeros(len(classes), dtype=np.int64)
+        return {
+            "folds": self._write(
+                data, lambda rows, done: deal(codes_of(rows[cfg.target_column], code_of), labels, dealt)
+            )
+        }
+
+    def _write(self, data: Ingest, folds_of) -> Iterator[pd.DataFrame]:
+        """The folds table (id, fold), one batch of Ingest's train rows at a time;
+        folds_of(rows, rows_before) gives the folds of a batch."""
+        cfg = checked_competition()
+        done = 0
+        for rows in data.batches("train", [cfg.id_column, cfg.target_column]):
+            yield rows[[cfg.id_column]].assign(fold=folds_of(rows, done))
+            done += len(rows)
 
 
-def class_codes(data: Ingest, target: str) -> tuple[np.ndarray, list]:
-    """Each train row's class as a small integer, numbered in order of first appearance (as
-    scikit-learn's StratifiedKFold numbers them), read one batch of rows at a time."""
+def codes_of(target: pd.Series, code_of: dict) -> np.ndarray:
+    """Each row's class number, from a mapping of every label to its number."""
     import numpy as np
     import pandas as pd
 
-    classes: dict = {}
-    parts = []
+    codes, uniques = pd.factorize(target)
+    return np.array([code_of[label] for label in uniques], dtype=np.int32)[codes]
+
+
+def class_counts(data: Ingest, target: str) -> tuple[list, np.ndarray]:
+    """The classes of the target in order of first appearance (as scikit-learn's
+    StratifiedKFold numbers them) and their row counts, one batch of rows at a time."""
+    import numpy as np
+    import pandas as pd
+
+    code_of: dict = {}
+    counts = np.zeros(0, dtype=np.int64)
     for rows in data.batches("train", [target]):
         codes, uniques = pd.factorize(rows[target])
-        renumber = np.array([classes.setdefault(label, len(classes)) for label in uniques], dtype=np.int32)
-        parts.append(renumber[codes])
-    return np.concatenate(parts), list(classes)
+        renumber = np.array([code_of.setdefault(label, len(code_of)) for label in uniques], dtype=np.int32)
+        batch = np.bincount(renumber[codes], minlength=len(code_of))
+        counts = np.concatenate([counts, np.zeros(len(batch) - len(counts), dtype=np.int64)]) + batch
+    return list(code_of), counts
 
 
-def stratified_folds(codes: np.ndarray, counts: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """The folds of scikit-learn's StratifiedKFold(n_folds, shuffle=True, random_state=seed),
-    row for row, in a few bytes per row instead of dozens.
-
-    As there, the rows sorted by class are dealt round robin to the folds, which fixes how
-    many rows of each class each fold gets; each class's fold labels are then shuffled.
-    """
+def class_labels(counts: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """For each class, the folds of its rows in order, as scikit-learn's
+    StratifiedKFold(n_folds, shuffle=True, random_state=seed) assigns them: the rows sorted by
+    class are dealt round robin to the folds, which fixes how many rows of each class each fold
+    gets, then each class's fold labels are shuffled. One byte per row in all."""
     import numpy as np
 
     rng = np.random.RandomState(seed)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    ends = starts + counts
+    labels = []
+    for start, count in zip(starts, counts):
+        # rows p in [start, start + count) of the sorted order with p % n_folds == i go to fold i
+        per_fold = [(start + count - 1 - i) // n_folds - (start - 1 - i) // n_folds for i in range(n_folds)]
+        labels.append(np.arange(n_folds, dtype=np.int8).repeat(per_fold))
+        rng.shuffle(labels[-1])
+    return labels
+
+
+def deal(codes: np.ndarray, labels: list[np.ndarray], dealt: np.ndarray) -> np.ndarray:
+    """The folds of a batch of rows of the given classes: each row takes its class's next
+    label. dealt counts the labels of each class taken so far, and is advanced."""
+    import numpy as np
+
     fold = np.empty(len(codes), dtype=np.int8)
-    for k in range(len(counts)):
-        # rows p in [start, end) of the sorted order with p % n_folds == i go to fold i
-        per_fold = [(ends[k] - 1 - i) // n_folds - (starts[k] - 1 - i) // n_folds for i in range(n_folds)]
-        labels = np.arange(n_folds, dtype=np.int8).repeat(per_fold)
-        rng.shuffle(labels)
-        fold[codes == k] = labels
+    for k in np.unique(codes):
+        rows = codes == k
+        taken = int(rows.sum())
+        fold[rows] = labels[k][dealt[k] : dealt[k] + taken]
+        dealt[k] += taken
     return fold
+
+
+def stratified_folds(codes: np.ndarray, counts: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """scikit-learn's StratifiedKFold(n_folds, shuffle=True, random_state=seed) fold of each row."""
+    import numpy as np
+
+    return deal(codes, class_labels(counts, n_folds, seed), np.zeros(len(counts), dtype=np.int64))
 
 
 def shuffled_folds(rows: int, n_folds: int, seed: int) -> np.ndarray:
@@ -110,11 +152,3 @@ def shuffled_folds(rows: int, n_folds: int, seed: int) -> np.ndarray:
     for number, (start, stop) in enumerate(zip(np.cumsum(sizes) - sizes, np.cumsum(sizes))):
         fold[order[start:stop]] = number
     return fold
-
-
-def _with_ids(data: Ingest, id_column: str, fold: np.ndarray) -> Iterator[pd.DataFrame]:
-    """The folds table (id, fold), one batch of Ingest's train rows at a time."""
-    done = 0
-    for rows in data.batches("train", [id_column]):
-        yield rows.assign(fold=fold[done : done + len(rows)])
-        done += len(rows)
