@@ -223,9 +223,9 @@ def main() -> None:
     print_table(figures, options)
 
 
-def measure(work: Path, options: argparse.Namespace) -> dict[str, float]:
+def measure(work: Path, options: argparse.Namespace) -> dict:
     step = lambda text: print(f"... {text}", file=sys.stderr, flush=True)  # noqa: E731
-    figures: dict[str, float] = {}
+    figures: dict = {"load_before": " ".join(f"{value:.1f}" for value in os.getloadavg())}
     project = bake(work / "large")
     raw = project / "data" / "raw"
     step(f"writing {options.rows:,} train and {options.test_rows:,} test rows")
@@ -273,7 +273,7 @@ def measure(work: Path, options: argparse.Namespace) -> dict[str, float]:
     return figures
 
 
-def print_table(f: dict[str, float], options: argparse.Namespace) -> None:
+def print_table(f: dict, options: argparse.Namespace) -> None:
     rows = [
         row(
             "Ingest + Split of train, wall time",
@@ -324,9 +324,10 @@ def print_table(f: dict[str, float], options: argparse.Namespace) -> None:
             f["read_all_s"] / f["read_two_s"] >= 5,
         ),
     ]
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
         f"{options.rows:,} train rows ({f['csv_mb']:.0f} MB CSV), {options.test_rows:,} test rows; "
-        f"{os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}"
+        f"{os.cpu_count()} cores; load average {f['load_before']} before, {load} after; {time.strftime('%Y-%m-%d')}"
     )
     print("| figure | measured | baseline | ratio | goal | met |")
     print("|---|---|---|---|---|---|")

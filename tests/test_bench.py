@@ -24,7 +24,8 @@ def test_large_benchmark_prints_every_figure_with_its_baseline_and_goal():
     args = [str(TEMPLATE / "bench" / "large.py"), "--rows", "100000", "--test-rows", "20000", "--repeat", "1"]
     result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"100,000 train rows \(\d+ MB CSV\), 20,000 test rows; \d+ cores", result.stdout), result.stdout
+    header = r"100,000 train rows \(\d+ MB CSV\), 20,000 test rows; \d+ cores; load average"
+    assert re.search(header, result.stdout), result.stdout
     for figure in FIGURES:
         measured, baseline, ratio = r"[\d.]+ (s|MB)[^|]*", r"[^|]+", r"\d+\.\d\dx"
         goal = r"at (least|most) [\d.]+x[^|]*"
