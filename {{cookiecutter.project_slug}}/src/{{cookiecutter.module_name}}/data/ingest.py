@@ -245,7 +245,7 @@ class UniqueIds:
             self.low, self.seen = int(numbers.min()), np.zeros(0, dtype=bool)
         low, high = min(self.low, int(numbers.min())), max(self.low + len(self.seen), int(numbers.max()) + 1)
         if low < self.low or high > self.low + len(self.seen):
-            grown = np.zeros(high - low + self.SPARE, dtype=bool)
+            grown = np.zeros(high - low + max(self.SPARE, len(self.seen) // 2), dtype=bool)
             grown[self.low - low : self.low - low + len(self.seen)] = self.seen
             self.low, self.seen = low, grown
         offsets = numbers - self.low

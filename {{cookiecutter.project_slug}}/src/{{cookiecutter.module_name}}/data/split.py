@@ -46,7 +46,7 @@ class Split(CachedTask):
             if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
                 raise DataError(f"{where} is not numeric, but problem_type is regression")
             fold = shuffled_folds(rows, cfg.n_folds, cfg.seed)
-            self.facts["fold_sizes"] = np.bincount(fold, minlength=cfg.n_folds).tolist()
+            self.facts["fold_sizes"] = [rows // cfg.n_folds + (i < rows % cfg.n_folds) for i in range(cfg.n_folds)]
             return {"folds": self._write(data, lambda rows, done: fold[done : done + len(rows)])}
 
         classes, counts = class_counts(data, cfg.target_column)
@@ -58,7 +58,7 @@ class Split(CachedTask):
                 f"fewer than n_folds = {cfg.n_folds}"
             )
         labels = class_labels(counts, cfg.n_folds, cfg.seed)
-        self.facts["fold_sizes"] = np.bincount(np.concatenate(labels), minlength=cfg.n_folds).tolist()
+        self.facts["fold_sizes"] = [sum(int((k == fold).sum()) for k in labels) for fold in range(cfg.n_folds)]
         code_of, dealt = {label: code for code, label in enumerate(classes)}, np.zeros(len(classes), dtype=np.int64)
         return {
             "folds": self._write(
