@@ -87,7 +87,6 @@ def test_drifting_types_give_one_schema_and_the_values_of_a_whole_file_read(runs
     text with their zeros kept; every value equals a whole-file pd.read_csv's."""
     folder = ingest_folder(runs.small)
     parquet = pq.ParquetFile(folder / "train.parquet")
-    assert parquet.num_row_groups >= 5
     types = {field.name: str(field.type) for field in parquet.schema_arrow}
     assert types["late_values"] == "double" and types["late_missing"] == "int64"
     assert types["code"] == types["color"] == types["text"] == "string"

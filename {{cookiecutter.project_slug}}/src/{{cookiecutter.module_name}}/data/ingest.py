@@ -1,7 +1,7 @@
 """Ingest: check the raw CSV files against the data contract and store them as typed Parquet.
 
-Each file is streamed in chunks of [ingest] chunk_mb and written to Parquet one row group per
-chunk, so memory stays near a few chunks whatever the size of the file. Column types come from
+Each file is streamed in chunks of [ingest] chunk_mb and written to Parquet in row groups of
+ROW_GROUP_ROWS rows, so memory stays near a few chunks whatever the size of the file. Column types come from
 the first chunk of train and test; if a later chunk does not fit them (a column empty at
 first, codes that look numeric until a letter appears), a first pass over every value decides
 the types and the files are converted again. Train's ids are checked for repeats with one
@@ -42,6 +42,9 @@ BOOL_VALUES = ["True", "TRUE", "true", "False", "FALSE", "false"]
 NARROWER = {None: ("int", "float", "bool", "date"), "int": ("int", "float"), "float": ("float",)}
 NARROWER.update(bool=("bool",), date=("date",), text=())
 PINNABLE = ("int", "float", "bool", "string", "category", "date")
+# Rows per Parquet row group: chunks are gathered up to this, because every row group adds to the
+# file's footer, which readers hold whole (a 3 GB CSV in 1 MB groups would need tens of MB).
+ROW_GROUP_ROWS = 1 << 17
 
 
 def _examples(values) -> str:
@@ -407,8 +410,8 @@ KIND_OF["category"] = "category"
 
 
 def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Path, id_column: str, keep_ids: bool):
-    """Convert a CSV to Parquet with the given types, one row group per chunk; return what
-    the values held (missing and distinct values, ids)."""
+    """Convert a CSV to Parquet with the given types, in row groups of ROW_GROUP_ROWS rows;
+    return what the values held (missing and distinct values, ids)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -422,9 +425,15 @@ def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Pa
     ) as writer:
 
         def written():
+            group: list[pa.RecordBatch] = []
             for batch in read_ahead(chunks(path, types, columns)):
-                writer.write_batch(batch)
+                group.append(batch)
+                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(group))
+                    group = []
                 yield batch
+            if group:
+                writer.write_table(pa.Table.from_batches(group))
 
         scans = {c: ColumnScan(kind=types[c], infer=False) for c in columns}
         return tally(path, written(), scans, id_column, keep_ids)
