@@ -176,9 +176,10 @@ def repeats_of(*chunks: list[str]) -> tuple[list, bool]:
         ((["5", "6"], ["1", "2", "100000000000"]), [], False),  # sparse: kept as values
         ((["5", "6", "6"], ["a", "2"]), [6], False),  # text after numbers
         ((["a", "b"], ["c", "a"]), ["a"], False),
+        (([str(i) for i in range(20, 3000)], ["3", "17", "2999", "18"], ["100000", "17"]), [17, 2999], True),
     ],
 )
 def test_repeated_ids_are_found_in_any_chunk(chunks, repeats, dense):
     """Repeated ids are found within and across chunks, whether the ids are dense integers
-    (one byte per possible id) or anything else (kept as values)."""
+    (one bit per possible id) or anything else (kept as values)."""
     assert repeats_of(*chunks) == (repeats, dense)

@@ -5,7 +5,7 @@ ROW_GROUP_ROWS rows, so memory stays near a few chunks whatever the size of the 
 the first chunk of train and test; if a later chunk does not fit them (a column empty at
 first, codes that look numeric until a letter appears), a first pass over every value decides
 the types and the files are converted again. Train's ids are checked for repeats with one
-byte per id when they are integers in a dense range; test's ids are held to compare with the
+bit per id when they are integers in a dense range; test's ids are held to compare with the
 sample's.
 """
 
@@ -219,17 +219,21 @@ def _fits(values: pa.Array, kind: str) -> bool:
 class UniqueIds:
     """The ids seen so far, to find repeats without holding every id.
 
-    Integer ids in a dense range (the usual 0..n or 1..n) cost one byte per possible id, so
-    100M rows take 100 MB; any other ids are kept as values.
+    Integer ids in a dense range (the usual 0..n or 1..n) cost one bit per possible id, so
+    100M rows take 12 MB; any other ids are kept as values.
     """
 
     SPARE = 1 << 20  # room added when the range grows, so it is not reallocated every chunk
 
     def __init__(self) -> None:
-        self.low, self.seen = 0, None  # seen[i]: id low + i was seen
+        self.low, self.seen = 0, None  # bit i of seen: id low + i was seen (low a multiple of 8)
         self.values: list[pa.Array] = []  # ids as text, once they are not dense integers
         self.repeated: list = []
-        self.count = 0
+        self.count, self.top = 0, 0  # ids added, and 1 + the largest
+
+    @property
+    def high(self) -> int:
+        return self.low + 8 * len(self.seen)
 
     def add(self, ids: pa.Array) -> None:
         import numpy as np
@@ -240,22 +244,28 @@ class UniqueIds:
         numbers = self._dense(ids)
         if numbers is None:
             if self.seen is not None:  # the ids seen so far, as values from now on
-                self.values.append(pa.array(np.flatnonzero(self.seen) + self.low).cast(pa.string()))
+                seen = np.flatnonzero(np.unpackbits(self.seen, bitorder="little")) + self.low
+                self.values.append(pa.array(seen).cast(pa.string()))
                 self.seen = None
             self.values.append(ids.cast(pa.string()))
             return
+        if not len(numbers):
+            return
         if self.seen is None:
-            self.low, self.seen = int(numbers.min()), np.zeros(0, dtype=bool)
-        low, high = min(self.low, int(numbers.min())), max(self.low + len(self.seen), int(numbers.max()) + 1)
-        if low < self.low or high > self.low + len(self.seen):
-            grown = np.zeros(high - low + max(self.SPARE, len(self.seen) // 2), dtype=bool)
-            grown[self.low - low : self.low - low + len(self.seen)] = self.seen
+            self.low, self.seen = int(numbers.min()) // 8 * 8, np.zeros(0, dtype=np.uint8)
+        low, high = min(self.low, int(numbers.min()) // 8 * 8), max(self.high, int(numbers.max()) + 1)
+        if low < self.low or high > self.high:
+            grown = np.zeros((high - low) // 8 + 1 + max(self.SPARE, len(self.seen) // 2), dtype=np.uint8)
+            grown[(self.low - low) // 8 : (self.low - low) // 8 + len(self.seen)] = self.seen
             self.low, self.seen = low, grown
+        self.top = max(self.top, int(numbers.max()) + 1)
         offsets = numbers - self.low
+        byte, bit = offsets >> 3, (offsets & 7).astype(np.uint8)
         ordered = np.sort(offsets)
-        again = np.concatenate([offsets[self.seen[offsets]], ordered[1:][ordered[1:] == ordered[:-1]]])
+        before = ((self.seen[byte] >> bit) & 1).astype(bool)
+        again = np.concatenate([offsets[before], ordered[1:][ordered[1:] == ordered[:-1]]])
         self.repeated.extend((again[:_EXAMPLES] + self.low).tolist())
-        self.seen[offsets] = True
+        np.bitwise_or.at(self.seen, byte, np.left_shift(np.uint8(1), bit))
 
     def _dense(self, ids: pa.Array):
         """The ids as int64 numbers when they are integers that keep the range dense, else None."""
@@ -268,9 +278,11 @@ class UniqueIds:
             numbers = ids.to_numpy() if ids.type == pa.int64() else pc.cast(ids, pa.int64()).to_numpy()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
+        if not len(numbers):
+            return numbers
         low = min(int(numbers.min()), self.low if self.seen is not None else int(numbers.min()))
-        high = max(int(numbers.max()), self.low + len(self.seen) if self.seen is not None else 0)
-        return numbers if high - low <= 4 * self.count + self.SPARE else None
+        high = max(int(numbers.max()) + 1, self.top)
+        return numbers if high - low <= 64 * self.count + self.SPARE else None
 
     def repeats(self) -> list:
         """Some repeated ids (up to a few), or [] when every id is unique."""
