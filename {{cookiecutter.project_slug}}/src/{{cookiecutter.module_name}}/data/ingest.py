@@ -44,7 +44,9 @@ NARROWER.update(bool=("bool",), date=("date",), text=())
 PINNABLE = ("int", "float", "bool", "string", "category", "date")
 # Rows per Parquet row group: chunks are gathered up to this, because every row group adds to the
 # file's footer, which readers hold whole (a 3 GB CSV in 1 MB groups would need tens of MB).
-ROW_GROUP_ROWS = 1 << 17
+# The reader thread reads ahead by more than a group, so writing a group never stalls it.
+ROW_GROUP_ROWS = 1 << 15
+READ_AHEAD_CHUNKS = 8
 
 
 def _examples(values) -> str:
@@ -137,7 +139,7 @@ def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
     return names
 
 
-def read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
+def read_ahead(batches: Iterator, depth: int = READ_AHEAD_CHUNKS) -> Iterator:
     """The batches, parsed by a second thread while this one converts and writes the previous
     ones (Arrow's streaming CSV reader uses one core; both release the GIL)."""
     done = object()
