@@ -31,8 +31,14 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole pip
 test: $(STAMP) ## run the template's test suite
 	$(PYTHON) -m pytest
 
-bench: $(STAMP) ## time an up-to-date `make all` against `python -c "import luigi"`
-	$(PYTHON) bench/up_to_date.py
+# Sizes of the benchmark's synthetic competition: make bench N_ROWS=100000 runs it in a minute.
+N_ROWS ?= 5000000
+N_TEST_ROWS ?= 1000000
+SCALE ?= 4
+REPEAT ?= 10
+
+bench: $(STAMP) ## the pipeline on a large synthetic competition against plain pandas (N_ROWS=...)
+	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT)
 
 lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
 	$(PYTHON) -m ruff check tests bench

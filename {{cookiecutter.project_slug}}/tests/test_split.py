@@ -93,3 +93,33 @@ def test_classification_folds_are_stratified(runs: SplitRuns, competition: Compe
     for label in expected.index:
         counts = table[label].reindex(range(competition.n_folds), fill_value=0)
         assert ((counts - expected[label]).abs() <= 1).all(), f"class {label!r}: {counts.tolist()} per fold"
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_folds_are_scikit_learns_row_for_row(trial: int):
+    """The memory-lean fold assignment equals scikit-learn's StratifiedKFold and KFold with
+    shuffling, for any class balance, number of folds and seed, also when the rows come in
+    batches: the split does not depend on which of the two computed it."""
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from {{ cookiecutter.module_name }}.data.split import class_labels, deal, shuffled_folds, stratified_folds
+
+    rng = np.random.default_rng(trial)
+    rows, n_folds, seed = int(rng.integers(40, 3000)), int(rng.integers(2, 11)), int(rng.integers(0, 2**31))
+    labels = rng.choice(["x", "y", "z", "w"][: int(rng.integers(2, 5))], rows, p=None)
+    codes, _ = pd.factorize(labels)
+    counts = np.bincount(codes)
+    for splitter, ours in (
+        (StratifiedKFold(n_folds, shuffle=True, random_state=seed), stratified_folds(codes, counts, n_folds, seed)),
+        (KFold(n_folds, shuffle=True, random_state=seed), shuffled_folds(rows, n_folds, seed)),
+    ):
+        expected = np.zeros(rows, dtype=int)
+        for number, (_, held_out) in enumerate(splitter.split(np.zeros(rows), labels)):
+            expected[held_out] = number
+        assert ours.tolist() == expected.tolist()
+    # dealt in batches, as Split writes them, the folds are the same
+    labels, dealt = class_labels(counts, n_folds, seed), np.zeros(len(counts), dtype=np.int64)
+    cuts = sorted(rng.integers(0, rows, 3))
+    in_batches = np.concatenate([deal(part, labels, dealt) for part in np.split(codes, cuts)])
+    assert in_batches.tolist() == stratified_folds(codes, counts, n_folds, seed).tolist()

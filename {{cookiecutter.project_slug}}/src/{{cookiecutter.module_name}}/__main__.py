@@ -108,8 +108,44 @@ def _lock_in_project() -> None:
         config.set("core", "lock_pid_dir", str(locks))
 
 
+# Thread pools sized by these variables: OpenMP (scikit-learn's HistGradientBoosting), the BLAS
+# libraries behind numpy, and Arrow's CPU pool (pyarrow reads OMP_NUM_THREADS when it starts).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def _workers(argv: list[str]) -> int:
+    """The --workers value of a Luigi command line (luigi.cfg [worker] or 1 when absent)."""
+    for i, arg in enumerate(argv):
+        value = arg.partition("=")[2] if arg.startswith("--workers=") else None
+        if arg == "--workers" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value is not None:
+            return int(value) if value.isdigit() and int(value) > 0 else 1
+    return luigi.configuration.get_config().getint("core", "workers", 1)
+
+
+def limit_threads(workers: int) -> int:
+    """Share the cores among the worker processes: each task may use cpu_count // workers
+    threads, so parallel tasks never oversubscribe the machine. Set before numpy, pyarrow or
+    scikit-learn are imported (the workers are forked from this process and inherit it); a
+    value already in the environment wins."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // max(1, workers))
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    return threads
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = ["--module", TASKS_MODULE, *(sys.argv[1:] if argv is None else argv)]
+    limit_threads(_workers(argv))
     _lock_in_project()
     logging.getLogger("luigi-interface").addFilter(_OneLineForUserErrors())
     try:

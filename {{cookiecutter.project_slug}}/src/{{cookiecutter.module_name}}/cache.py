@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,8 +239,12 @@ class CachedTask(luigi.Task):
         return {}
 
     @abc.abstractmethod
-    def build(self) -> dict[str, pd.DataFrame]:
-        """Compute the task's results: named tables, plus any files written to self.workdir."""
+    def build(self) -> dict[str, pd.DataFrame | Iterable[pd.DataFrame]]:
+        """Compute the task's results: named tables, plus any files written to self.workdir.
+
+        A table may be an iterable of DataFrames (a generator): each is written as one Parquet
+        row group as it comes, so a large result is never held whole.
+        """
 
     # -- identity --
 
@@ -282,9 +286,8 @@ class CachedTask(luigi.Task):
         with atomic_folder(final) as self.workdir:
             tables = self.build() or {}
             rows = {}
-            for name, frame in tables.items():
-                frame.to_parquet(self.workdir / f"{name}.parquet", index=False)
-                rows[f"{name}.parquet"] = len(frame)
+            for name, table in tables.items():
+                rows[f"{name}.parquet"] = _write_table(self.workdir / f"{name}.parquet", table)
             files = {
                 path.name: {
                     "bytes": path.stat().st_size,
@@ -317,8 +320,47 @@ class CachedTask(luigi.Task):
     def manifest(self) -> dict[str, Any]:
         return json.loads((self._done_folder() / MANIFEST).read_text())
 
+    def read_dictionary(self, name: str) -> list[str]:
+        """Columns of a table that load as pandas categoricals (Ingest: text with few values)."""
+        return []
+
     def load(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One of the task's tables, optionally only some columns (Parquet reads just those)."""
         import pandas as pd
 
-        return pd.read_parquet(self._done_folder() / f"{name}.parquet", columns=columns)
+        path = self._done_folder() / f"{name}.parquet"
+        return pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
+
+    def batches(self, name: str, columns: list[str] | None = None, rows: int = 1 << 17) -> Iterator[pd.DataFrame]:
+        """One of the task's tables, `rows` rows at a time, with only the given columns: a
+        large table is never in memory at once."""
+        import pyarrow.parquet as pq
+
+        path = self._done_folder() / f"{name}.parquet"
+        with pq.ParquetFile(path, read_dictionary=self.read_dictionary(name) or None) as table:
+            for batch in table.iter_batches(batch_size=rows, columns=columns):
+                yield batch.to_pandas()
+
+
+def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+    """Write a DataFrame, or DataFrames one row group each, as Parquet; return the rows written."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table.to_parquet(path, index=False)
+        return len(table)
+    rows, writer = 0, None
+    try:
+        for frame in table:
+            part = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
+            writer = writer or pq.ParquetWriter(path, part.schema)
+            writer.write_table(part)
+            rows += len(frame)
+    finally:
+        if writer:
+            writer.close()
+    if writer is None:
+        raise PipelineError(f"{path.parent.name}/{path.name}: the task produced no rows")
+    return rows

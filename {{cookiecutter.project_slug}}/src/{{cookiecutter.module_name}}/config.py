@@ -42,6 +42,15 @@ class train(luigi.Config):  # noqa: N801
     importance_repeats = luigi.IntParameter(default=1)
 
 
+class ingest(luigi.Config):  # noqa: N801
+    """How raw CSVs become Parquet: read in chunks so memory does not grow with the file."""
+
+    chunk_mb = luigi.FloatParameter(default=1.0)
+    compression = luigi.ChoiceParameter(choices=("snappy", "zstd", "lz4", "gzip", "none"), default="snappy")
+    dictionary_max_values = luigi.IntParameter(default=1000)
+    column_types = luigi.DictParameter(default={})
+
+
 class s3(luigi.Config):  # noqa: N801
     """Where the competition files are kept in S3 (empty bucket: no S3 source)."""
 

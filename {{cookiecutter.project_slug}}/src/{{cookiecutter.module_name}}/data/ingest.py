@@ -1,21 +1,52 @@
-"""Ingest: check the raw CSV files against the data contract and store them as typed Parquet."""
+"""Ingest: check the raw CSV files against the data contract and store them as typed Parquet.
+
+Each file is streamed in chunks of [ingest] chunk_mb and written to Parquet in row groups of
+ROW_GROUP_ROWS rows, so memory stays near a few chunks whatever the size of the file. Column types come from
+the first chunk of train and test; if a later chunk does not fit them (a column empty at
+first, codes that look numeric until a letter appears), a first pass over every value decides
+the types and the files are converted again. Train's ids are checked for repeats with one
+bit per id when they are integers in a dense range; test's ids are held to compare with the
+sample's.
+"""
 
 from __future__ import annotations
 
+import functools
+import itertools
+import json
 import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
-from ..config import checked_competition, raw_dir, shown
-from ..errors import DataError
-from .raw import RAW_FILES, RawData
+from ..config import checked_competition, ingest, shown
+from ..errors import ConfigError, DataError
+from .raw import RAW_FILES, RawData, raw_file
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow as pa
 
-_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+_DATE_LIKE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 _EXAMPLES = 3
+# pandas' default missing-value markers, so a column reads as it would with pd.read_csv.
+NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+BOOL_VALUES = ["True", "TRUE", "true", "False", "FALSE", "false"]
+# Types a column can have, from the narrowest; a value that does not fit widens the column.
+NARROWER = {None: ("int", "float", "bool", "date"), "int": ("int", "float"), "float": ("float",)}
+NARROWER.update(bool=("bool",), date=("date",), text=())
+PINNABLE = ("int", "float", "bool", "string", "category", "date")
+# Rows per Parquet row group: chunks are gathered up to this, because every row group adds to the
+# file's footer, which readers hold whole (a 3 GB CSV in 1 MB groups would need tens of MB).
+# The reader thread reads ahead by more than a group, so writing a group never stalls it.
+ROW_GROUP_ROWS = 1 << 15
+READ_AHEAD_CHUNKS = 8
 
 
 def _examples(values) -> str:
@@ -24,152 +55,520 @@ def _examples(values) -> str:
     return listed + (", ..." if len(values) > _EXAMPLES else "")
 
 
-def read_csv(path: Path, text_columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a raw CSV (text_columns as text, as written); an empty or header-only file is a
-    DataError naming the file."""
-    import pandas as pd
+# --- reading in chunks ------------------------------------------------------------------------
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "date": pa.timestamp("us"),
+        "string": pa.string(),
+        "category": pa.string(),  # stored as text; loaded as a categorical (Ingest.read_dictionary)
+    }[kind]
+
+
+class TypeDrift(Exception):
+    """A value that does not fit the type chosen for its column from the first chunk."""
+
+    def __init__(self, path: Path, column: str, message: str) -> None:
+        super().__init__(f"{shown(path)}: column {column!r}: {message}")
+        self.column = column
+
+
+def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] | None = None):
+    """Record batches of a CSV (or .csv.gz), chunk_mb at a time: every column as text unless
+    `types` gives its kind; an unreadable, empty or header-only file is a DataError."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    block = max(1 << 14, int(ingest().chunk_mb * (1 << 20)))
+    names = header(path)
+    convert = pv.ConvertOptions(
+        column_types={c: _arrow_type((types or {}).get(c, "string")) for c in names},
+        null_values=NA_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        include_columns=columns,
+        true_values=BOOL_VALUES[:3],
+        false_values=BOOL_VALUES[3:],
+    )
+    rows = 0
+    try:
+        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=block), convert_options=convert) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        drift = re.match(r"In CSV column #(\d+): CSV conversion error", str(error))
+        if drift:
+            raise TypeDrift(path, names[int(drift.group(1))], str(error)) from None
+        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
+    if not rows:
+        raise DataError(f"{shown(path)}: has a header but no rows")
+
+
+def header(path: Path) -> list[str]:
+    """The column names of a CSV file (read from its first chunk)."""
+    if not path.is_file():
+        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there")
+    stat = path.stat()
+    return _header(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
+    """header(), read once per version of the file (size and mtime are the cache key)."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
 
     try:
-        frame = pd.read_csv(path, low_memory=False, dtype=dict.fromkeys(text_columns or [], "str"))
-    except FileNotFoundError:
-        raise DataError(f"{shown(path)}: file not found; run `make data` or copy the file there") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{shown(path)}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
+            names = reader.schema.names
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        if "Empty CSV file" in str(error):
+            raise DataError(f"{shown(path)}: file is empty") from None
         raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
-    if frame.empty:
-        raise DataError(f"{shown(path)}: has a header but no rows")
-    return frame
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataError(f"{shown(path)}: repeated column names ({_examples(duplicated)})")
+    return names
 
 
-def text_in_either(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    """Columns that pandas read as text in one file and not in the other (such as codes that
-    look numeric in train but hold letters in test)."""
-    import pandas as pd
+def read_ahead(batches: Iterator, depth: int = READ_AHEAD_CHUNKS) -> Iterator:
+    """The batches, parsed by a second thread while this one converts and writes the previous
+    ones (Arrow's streaming CSV reader uses one core; both release the GIL)."""
+    done = object()
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
 
-    return [
-        c
-        for c in test.columns
-        if c in train.columns
-        and pd.api.types.is_string_dtype(train[c]) != pd.api.types.is_string_dtype(test[c])
-        and train[c].notna().any()
-        and test[c].notna().any()
-    ]
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        pass
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            queue.put(error)
+
+    thread = threading.Thread(target=produce, name="csv-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
-def require_columns(frame: pd.DataFrame, path: Path, columns: dict[str, str]) -> None:
+# --- the first pass: what each column holds ---------------------------------------------------
+
+
+@dataclass
+class ColumnScan:
+    """What one pass over a column found: its narrowest kind, missing values, distinct values."""
+
+    kind: str | None = None  # None: no value seen yet
+    infer: bool = True  # False: the kind is known (the values are already converted to it)
+    missing: int = 0
+    distinct: set | None = field(default_factory=set)  # None once above the dictionary limit
+
+    def add(self, values: pa.Array, limit: int) -> None:
+        import pyarrow.compute as pc
+
+        self.missing += values.null_count
+        if not self.infer and (self.kind not in ("string", "category") or self.distinct is None):
+            return  # the kind is known, and distinct values matter for text only
+        present = values.drop_null()
+        if len(present) == 0:
+            return
+        if self.infer:
+            fits = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
+            self.kind = fits if self.kind in (None, fits) or (self.kind, fits) == ("int", "float") else "text"
+        if self.distinct is not None:
+            self.distinct.update(pc.unique(present).to_pylist())
+            if len(self.distinct) > limit:
+                self.distinct = None
+
+
+def _fits(values: pa.Array, kind: str) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == "bool":
+        return pc.all(pc.is_in(values, value_set=pa.array(BOOL_VALUES))).as_py()
+    if kind == "date" and not pc.all(pc.match_substring_regex(values, _DATE_LIKE)).as_py():
+        return False
+    try:
+        pc.cast(values, _arrow_type(kind))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+class UniqueIds:
+    """The ids seen so far, to find repeats without holding every id.
+
+    Integer ids in a dense range (the usual 0..n or 1..n) cost one bit per possible id, so
+    100M rows take 12 MB; any other ids are kept as values.
+    """
+
+    SPARE = 1 << 20  # room added when the range grows, so it is not reallocated every chunk
+
+    def __init__(self) -> None:
+        self.low, self.seen = 0, None  # bit i of seen: id low + i was seen (low a multiple of 8)
+        self.values: list[pa.Array] = []  # ids as text, once they are not dense integers
+        self.repeated: list = []
+        self.count, self.top = 0, 0  # ids added, and 1 + the largest
+
+    @property
+    def high(self) -> int:
+        return self.low + 8 * len(self.seen)
+
+    def add(self, ids: pa.Array) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        ids = ids.drop_null()
+        self.count += len(ids)
+        numbers = self._dense(ids)
+        if numbers is None:
+            if self.seen is not None:  # the ids seen so far, as values from now on
+                seen = np.flatnonzero(np.unpackbits(self.seen, bitorder="little")) + self.low
+                self.values.append(pa.array(seen).cast(pa.string()))
+                self.seen = None
+            self.values.append(ids.cast(pa.string()))
+            return
+        if not len(numbers):
+            return
+        if self.seen is None:
+            self.low, self.seen = int(numbers.min()) // 8 * 8, np.zeros(0, dtype=np.uint8)
+        low, high = min(self.low, int(numbers.min()) // 8 * 8), max(self.high, int(numbers.max()) + 1)
+        if low < self.low or high > self.high:
+            grown = np.zeros((high - low) // 8 + 1 + max(self.SPARE, len(self.seen) // 2), dtype=np.uint8)
+            grown[(self.low - low) // 8 : (self.low - low) // 8 + len(self.seen)] = self.seen
+            self.low, self.seen = low, grown
+        self.top = max(self.top, int(numbers.max()) + 1)
+        offsets = numbers - self.low
+        byte, bit = offsets >> 3, (offsets & 7).astype(np.uint8)
+        ordered = np.sort(offsets)
+        before = ((self.seen[byte] >> bit) & 1).astype(bool)
+        again = np.concatenate([offsets[before], ordered[1:][ordered[1:] == ordered[:-1]]])
+        self.repeated.extend((again[:_EXAMPLES] + self.low).tolist())
+        np.bitwise_or.at(self.seen, byte, np.left_shift(np.uint8(1), bit))
+
+    def _dense(self, ids: pa.Array):
+        """The ids as int64 numbers when they are integers that keep the range dense, else None."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.values or not len(ids):
+            return None if self.values else pa.array([], pa.int64()).to_numpy()
+        try:
+            numbers = ids.to_numpy() if ids.type == pa.int64() else pc.cast(ids, pa.int64()).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        if not len(numbers):
+            return numbers
+        low = min(int(numbers.min()), self.low if self.seen is not None else int(numbers.min()))
+        high = max(int(numbers.max()) + 1, self.top)
+        return numbers if high - low <= 64 * self.count + self.SPARE else None
+
+    def repeats(self) -> list:
+        """Some repeated ids (up to a few), or [] when every id is unique."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = sorted(set(self.repeated))
+        if self.values and not found:
+            counts = pc.value_counts(pa.chunked_array(self.values, pa.string()))
+            found = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+        return found[: _EXAMPLES + 1]
+
+
+@dataclass
+class FileScan:
+    path: Path
+    columns: dict[str, ColumnScan]
+    rows: int
+    ids: UniqueIds
+    id_values: pa.ChunkedArray | None  # the id column as text, for the test and sample files
+
+
+def tally(path: Path, batches, columns: dict[str, ColumnScan], id_column: str, keep_ids: bool) -> FileScan:
+    """Go through a file's batches, counting each column's missing and distinct values (and
+    finding its kind, where it is inferred) and checking its ids."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    limit = ingest().dictionary_max_values
+    rows, ids, kept = 0, UniqueIds(), []
+    for batch in batches:
+        rows += batch.num_rows
+        for name, scanned in columns.items():
+            scanned.add(batch.column(name), limit)
+        if id_column in columns:
+            ids.add(batch.column(id_column))
+            if keep_ids:
+                kept.append(pc.cast(batch.column(id_column), pa.string()))
+    return FileScan(path, columns, rows, ids, pa.chunked_array(kept, pa.string()) if kept else None)
+
+
+def scan(path: Path, id_column: str, pinned: dict[str, str], whole: bool = True) -> FileScan:
+    """Every value of a file read as text (or only the first chunk's, unless whole): each
+    column's narrowest kind, its missing and distinct values, and the file's ids."""
+    columns = {name: ColumnScan(kind=pinned.get(name), infer=name not in pinned) for name in header(path)}
+    batches = chunks(path) if whole else itertools.islice(chunks(path), 1)
+    return tally(path, batches, columns, id_column, keep_ids=False)
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def require_columns(scanned: FileScan, columns: dict[str, str]) -> None:
     """columns maps a column name to the luigi.cfg key that names it."""
     for column, key in columns.items():
-        if column not in frame.columns:
+        if column not in scanned.columns:
             raise DataError(
-                f"{shown(path)}: no column {column!r} (has {_examples(frame.columns)}); "
+                f"{shown(scanned.path)}: no column {column!r} (has {_examples(scanned.columns)}); "
                 f"set {key} in luigi.cfg [competition]"
             )
 
 
-def require_unique_ids(frame: pd.DataFrame, path: Path, id_column: str) -> None:
-    ids = frame[id_column]
-    if ids.isna().any():
-        raise DataError(f"{shown(path)}: {id_column!r} has {int(ids.isna().sum())} missing values")
-    duplicated = ids[ids.duplicated()]
-    if len(duplicated):
-        raise DataError(f"{shown(path)}: {id_column!r} has repeated ids ({_examples(duplicated.unique())})")
+def require_unique_ids(scanned: FileScan, id_column: str) -> None:
+    missing = scanned.columns[id_column].missing
+    if missing:
+        raise DataError(f"{shown(scanned.path)}: {id_column!r} has {missing} missing values")
+    repeated = scanned.ids.repeats()
+    if repeated:
+        raise DataError(f"{shown(scanned.path)}: {id_column!r} has repeated ids ({_examples(repeated)})")
 
 
-def parse_dates(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    """Convert string columns that hold ISO dates in both files to datetimes; return their names."""
-    import pandas as pd
+def require_same_ids(sample: FileScan, test: FileScan) -> None:
+    import pyarrow.compute as pc
 
-    converted = []
-    for column in train.columns:
-        if column not in test.columns or not pd.api.types.is_string_dtype(train[column]):
-            continue
-        sample = train[column].dropna().head(100)
-        if sample.empty or not sample.map(lambda v: bool(_DATE_LIKE.match(str(v)))).all():
-            continue
-        parsed = [pd.to_datetime(f[column], format="ISO8601", errors="coerce") for f in (train, test)]
-        if all((p.notna() == f[column].notna()).all() for p, f in zip(parsed, (train, test))):
-            train[column], test[column] = parsed
-            converted.append(column)
-    return converted
+    sample_ids, test_ids = sample.id_values, test.id_values
+    only_sample = sample_ids.filter(pc.invert(pc.is_in(sample_ids, value_set=test_ids.combine_chunks())))
+    only_test = test_ids.filter(pc.invert(pc.is_in(test_ids, value_set=sample_ids.combine_chunks())))
+    if len(only_sample) or len(only_test):
+        raise DataError(
+            f"{shown(sample.path)}: ids do not match {test.path.name} "
+            f"({len(only_sample)} only in the sample, e.g. {_examples(sorted(only_sample.to_pylist()))}; "
+            f"{len(only_test)} only in test, e.g. {_examples(sorted(only_test.to_pylist()))})"
+        )
 
 
-def column_kind(series: pd.Series) -> str:
-    import pandas as pd
+def pinned_types(known: list[str]) -> dict[str, str]:
+    """[ingest] column_types, checked: known columns, known kinds."""
+    pinned = dict(ingest().column_types)
+    for column, kind in pinned.items():
+        if column not in known:
+            raise ConfigError(f"luigi.cfg [ingest] column_types: no column {column!r} in train.csv")
+        if kind not in PINNABLE:
+            raise ConfigError(
+                f"luigi.cfg [ingest] column_types: {column!r}: {kind!r} is not one of {', '.join(PINNABLE)}"
+            )
+    return pinned
 
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "date"
-    return "category"
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def stored_kind(scans: list[ColumnScan], may_be_date: bool) -> str:
+    """The type a column is stored as, from its scans in one or both files. A column with no
+    value is a float column, as pandas reads it; integers keep missing values (pandas loads
+    them as floats, as it reads them from CSV)."""
+    kinds = {s.kind for s in scans} - {None}
+    if not kinds:
+        return "float"
+    kind = kinds.pop() if len(kinds) == 1 else ("float" if kinds == {"int", "float"} else "text")
+    if kind == "date" and not may_be_date:
+        return "string"
+    return "string" if kind == "text" else kind
+
+
+def few_distinct(scans: list[ColumnScan]) -> bool:
+    """Whether a text column holds at most [ingest] dictionary_max_values distinct values."""
+    distinct = [s.distinct for s in scans]
+    return all(d is not None for d in distinct) and len(set().union(*distinct)) <= ingest().dictionary_max_values
+
+
+def text_in_either(train: FileScan, test: FileScan) -> list[str]:
+    """Columns that hold text in one file and only numbers (or dates) in the other."""
+    return [
+        c
+        for c in test.columns
+        if c in train.columns
+        and None not in (train.columns[c].kind, test.columns[c].kind)
+        and (train.columns[c].kind == "text") != (test.columns[c].kind == "text")
+    ]
+
+
+KIND_OF = {"int": "numeric", "float": "numeric", "bool": "numeric", "date": "date", "string": "category"}
+KIND_OF["category"] = "category"
+
+
+# --- the second pass: Parquet -----------------------------------------------------------------
+
+
+def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Path, id_column: str, keep_ids: bool):
+    """Convert a CSV to Parquet with the given types, in row groups of ROW_GROUP_ROWS rows;
+    return what the values held (missing and distinct values, ids)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, _arrow_type(types[c])) for c in columns])
+    compression = ingest().compression
+    # Dictionary-encode text only: Parquet gives it up by itself where the values are too many,
+    # but trying it on every number column costs more time than it saves space.
+    text = [c for c in columns if types[c] in ("string", "category")]
+    with pq.ParquetWriter(
+        out, schema, compression=None if compression == "none" else compression, use_dictionary=text or False
+    ) as writer:
+
+        def written():
+            group: list[pa.RecordBatch] = []
+            for batch in read_ahead(chunks(path, types, columns)):
+                group.append(batch)
+                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(group))
+                    group = []
+                yield batch
+            if group:
+                writer.write_table(pa.Table.from_batches(group))
+
+        scans = {c: ColumnScan(kind=types[c], infer=False) for c in columns}
+        return tally(path, written(), scans, id_column, keep_ids)
 
 
 class Ingest(CachedTask):
-    """Validated, typed copies of train, test and sample_submission, read once from CSV.
+    """Validated, typed Parquet copies of train, test and sample_submission.
 
-    Its manifest records each column's kind (numeric, category, date), so features choose
-    their columns without opening the data.
+    Its manifest records each column's kind (numeric, category, date) and stored type, so
+    features choose their columns without opening the data.
     """
 
     def requires(self) -> RawData:
         return RawData()
 
     def settings(self) -> dict[str, Any]:
-        cfg = checked_competition()
-        return {"id_column": cfg.id_column, "target_column": cfg.target_column}
+        cfg, options = checked_competition(), ingest()
+        return {
+            "id_column": cfg.id_column,
+            "target_column": cfg.target_column,
+            "chunk_mb": options.chunk_mb,
+            "compression": options.compression,
+            "dictionary_max_values": options.dictionary_max_values,
+            "column_types": json.dumps(dict(options.column_types), sort_keys=True),
+        }
 
     def inputs(self) -> dict[str, Path]:
-        return {name: raw_dir() / name for name in RAW_FILES}
+        return {name: raw_file(name) for name in RAW_FILES}
 
-    def build(self) -> dict[str, pd.DataFrame]:
+    def build(self) -> dict:
         cfg = checked_competition()
         id_col, target = cfg.id_column, cfg.target_column
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
-        train, test, sample = (read_csv(path) for path in (train_path, test_path, sample_path))
-        mixed = text_in_either(train, test)
-        if mixed:  # one kind for both files: text, read again so that codes such as 007 keep their zeros
-            train, test = read_csv(train_path, mixed), read_csv(test_path, mixed)
+        pinned = pinned_types(header(train_path))
+        heads = [scan(path, id_col, pinned, whole=False) for path in (train_path, test_path, sample_path)]
+        self.check_columns(*heads)
 
-        require_columns(train, train_path, {id_col: "id_column", target: "target_column"})
-        require_columns(test, test_path, {id_col: "id_column"})
-        require_columns(sample, sample_path, {id_col: "id_column"})
-        for frame, path in ((train, train_path), (test, test_path), (sample, sample_path)):
-            require_unique_ids(frame, path, id_col)
-        if train[target].isna().any():
-            raise DataError(f"{shown(train_path)}: target {target!r} has {int(train[target].isna().sum())} missing values")
+        drifted = any(c.kind is None for head in heads[:2] for c in head.columns.values())
+        if not drifted:  # types from the first chunks; a later value that does not fit them drifts
+            try:
+                train, test, sample = self.write(heads, pinned)
+            except TypeDrift as drift:
+                if drift.column in pinned:
+                    raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
+                drifted = True
+        if drifted:  # types from every value, then convert again
+            whole = [scan(path, id_col, pinned) for path in paths.values()]
+            try:
+                train, test, sample = self.write(whole, pinned)
+            except TypeDrift as drift:
+                raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
 
-        test = test.drop(columns=[target], errors="ignore")
+        for scanned in (train, test, sample):
+            require_unique_ids(scanned, id_col)
+        missing = train.columns[target].missing
+        if missing:
+            raise DataError(f"{shown(train_path)}: target {target!r} has {missing} missing values")
+        require_same_ids(sample, test)
+
         expected = [c for c in train.columns if c != target]
-        if set(test.columns) != set(expected):
-            only_train = [c for c in expected if c not in test.columns]
-            only_test = [c for c in test.columns if c not in expected]
-            raise DataError(
-                f"{shown(test_path)}: columns differ from {train_path.name} "
-                f"(only in train: {_examples(only_train) or '-'}; only in test: {_examples(only_test) or '-'})"
-            )
-        test = test[expected]
-        if len(sample.columns) < 2:
-            raise DataError(f"{shown(sample_path)}: has no prediction column besides {id_col!r}")
-
-        test_ids, sample_ids = set(test[id_col].astype(str)), set(sample[id_col].astype(str))
-        if test_ids != sample_ids:
-            raise DataError(
-                f"{shown(sample_path)}: ids do not match {test_path.name} "
-                f"({len(sample_ids - test_ids)} only in the sample, e.g. {_examples(sorted(sample_ids - test_ids))}; "
-                f"{len(test_ids - sample_ids)} only in test, e.g. {_examples(sorted(test_ids - sample_ids))})"
-            )
-
-        dates = parse_dates(train, test)
-        kinds = {c: column_kind(train[c]) for c in expected if c != id_col}
+        types = {c: scanned.kind for c, scanned in train.columns.items()}
+        dictionary = [
+            c
+            for c in expected
+            if types[c] == "category" or (types[c] == "string" and few_distinct([train.columns[c], test.columns[c]]))
+        ]
         self.facts.update(
-            rows={"train": len(train), "test": len(test)},
-            kinds=kinds,
-            date_columns=dates,
-            text_in_either_file=mixed,
+            rows={"train": train.rows, "test": test.rows},
+            kinds={c: KIND_OF[types[c]] for c in expected if c != id_col},
+            schema={"train": types, "sample_submission": {c: s.kind for c, s in sample.columns.items()}},
+            dictionary_columns=dictionary,
+            date_columns=[c for c in expected if types[c] == "date"],
+            types_from="every value" if drifted else "the first chunk",
+            text_in_either_file=text_in_either(*heads[:2]) if not drifted else text_in_either(*whole[:2]),
+            pinned_types=pinned,
             prediction_columns=[c for c in sample.columns if c != id_col],
         )
-        return {"train": train, "test": test, "sample_submission": sample}
+        return {}
+
+    def check_columns(self, train: FileScan, test: FileScan, sample: FileScan) -> None:
+        """The columns the data contract asks for, from the files' headers."""
+        cfg = checked_competition()
+        id_col, target = cfg.id_column, cfg.target_column
+        require_columns(train, {id_col: "id_column", target: "target_column"})
+        require_columns(test, {id_col: "id_column"})
+        require_columns(sample, {id_col: "id_column"})
+        expected = [c for c in train.columns if c != target]
+        test_columns = [c for c in test.columns if c != target]
+        if set(test_columns) != set(expected):
+            only_train = [c for c in expected if c not in test_columns]
+            only_test = [c for c in test_columns if c not in expected]
+            raise DataError(
+                f"{shown(test.path)}: columns differ from {train.path.name} "
+                f"(only in train: {_examples(only_train) or '-'}; only in test: {_examples(only_test) or '-'})"
+            )
+        if len(sample.columns) < 2:
+            raise DataError(f"{shown(sample.path)}: has no prediction column besides {id_col!r}")
+
+    def write(self, scans: list[FileScan], pinned: dict[str, str]) -> list[FileScan]:
+        """Train, test and sample_submission as Parquet, with types from the scans."""
+        cfg = checked_competition()
+        id_col, target = cfg.id_column, cfg.target_column
+        train, test, sample = scans
+        expected = [c for c in train.columns if c != target]
+        types = {
+            c: pinned.get(c) or stored_kind([train.columns[c], test.columns[c]], may_be_date=c != id_col)
+            for c in expected
+        }
+        types[target] = pinned.get(target) or stored_kind([train.columns[target]], may_be_date=False)
+        sample_types = {c: stored_kind([s], may_be_date=False) for c, s in sample.columns.items()}
+        out = self.workdir
+        return [
+            write_parquet(train.path, types, list(train.columns), out / "train.parquet", id_col, False),
+            write_parquet(test.path, types, expected, out / "test.parquet", id_col, True),
+            write_parquet(sample.path, sample_types, [*sample_types], out / "sample_submission.parquet", id_col, True),
+        ]
+
+    def read_dictionary(self, name: str) -> list[str]:
+        """Text columns with few distinct values load as pandas categoricals."""
+        return self.manifest()["facts"]["dictionary_columns"] if name in ("train", "test") else []
 
     def columns_of(self, kind: str) -> list[str]:
         """Feature columns of one kind ('numeric', 'category', 'date'), from the manifest."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import luigi
 
 from ..config import checked_competition, raw_dir, s3, shown
@@ -11,9 +13,16 @@ from .fetch import Fetch
 RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")
 
 
+def raw_file(name: str) -> Path:
+    """data/raw/<name>, or <name>.gz when only the compressed file is there."""
+    path = raw_dir() / name
+    compressed = path.with_name(f"{name}.gz")
+    return compressed if not path.exists() and compressed.exists() else path
+
+
 class RawData(luigi.Task):
-    """data/raw/{train,test,sample_submission}.csv: fetched from S3 when luigi.cfg [s3] bucket is
-    set, else the files put there, else (none there) the demo competition."""
+    """data/raw/{train,test,sample_submission}.csv (or .csv.gz): fetched from S3 when luigi.cfg
+    [s3] bucket is set, else the files put there, else (none there) the demo competition."""
 
     def requires(self) -> list[Fetch]:
         return [Fetch()] if s3().bucket else []
@@ -22,11 +31,11 @@ class RawData(luigi.Task):
         return super().complete() and all(task.complete() for task in self.requires())
 
     def output(self) -> dict[str, luigi.LocalTarget]:
-        return {name: luigi.LocalTarget(raw_dir() / name) for name in RAW_FILES}
+        return {name: luigi.LocalTarget(raw_file(name)) for name in RAW_FILES}
 
     def run(self) -> None:
         folder = raw_dir()
-        present = [name for name in RAW_FILES if (folder / name).exists()]
+        present = [name for name in RAW_FILES if raw_file(name).exists()]
         missing = [name for name in RAW_FILES if name not in present]
         if not missing:  # Fetch has just written them
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..cache import CachedTask
@@ -10,6 +11,7 @@ from ..errors import ConfigError, DataError
 from .ingest import Ingest
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -17,7 +19,9 @@ class Split(CachedTask):
     """Assigns each training row to one of n_folds folds, from the seed in luigi.cfg.
 
     Classification folds are stratified by the target. The same seed gives byte-identical
-    folds; another seed gives another folder, leaving this one as it was.
+    folds; another seed gives another folder, leaving this one as it was. The folds are
+    scikit-learn's (Stratified)KFold with shuffling, computed here in a few bytes per row, so
+    that a split of a hundred million rows fits in memory.
     """
 
     def requires(self) -> Ingest:
@@ -27,33 +31,124 @@ class Split(CachedTask):
         cfg = checked_competition()
         return {"seed": cfg.seed, "n_folds": cfg.n_folds, "problem_type": cfg.problem_type}
 
-    def build(self) -> dict[str, pd.DataFrame]:
+    def build(self) -> dict[str, Iterator[pd.DataFrame]]:
         import numpy as np
-        from sklearn.model_selection import KFold, StratifiedKFold
 
         cfg = checked_competition()
-        train = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
-        target = train[cfg.target_column]
-        where = f"{shown(Ingest().inputs()['train.csv'])}: target {cfg.target_column!r}"
-        if len(train) < cfg.n_folds:
-            raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {len(train)} rows")
+        data = Ingest()
+        facts = data.manifest()["facts"]
+        rows = facts["rows"]["train"]
+        where = f"{shown(data.inputs()['train.csv'])}: target {cfg.target_column!r}"
+        if rows < cfg.n_folds:
+            raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {rows} rows")
 
         if cfg.problem_type == "regression":
-            if not np.issubdtype(target.dtype, np.number):
+            if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
                 raise DataError(f"{where} is not numeric, but problem_type is regression")
-            splitter = KFold(cfg.n_folds, shuffle=True, random_state=cfg.seed)
-        else:
-            counts = target.value_counts()
-            if cfg.problem_type == "binary" and len(counts) != 2:
-                raise DataError(f"{where} has {len(counts)} distinct values, but problem_type is binary")
-            if counts.min() < cfg.n_folds:
-                raise DataError(
-                    f"{where}: class {str(counts.idxmin())!r} has {counts.min()} rows, fewer than n_folds = {cfg.n_folds}"
-                )
-            splitter = StratifiedKFold(cfg.n_folds, shuffle=True, random_state=cfg.seed)
+            fold = shuffled_folds(rows, cfg.n_folds, cfg.seed)
+            self.facts["fold_sizes"] = [rows // cfg.n_folds + (i < rows % cfg.n_folds) for i in range(cfg.n_folds)]
+            return {"folds": self._write(data, lambda rows, done: fold[done : done + len(rows)])}
 
-        fold = np.zeros(len(train), dtype="int8")
-        for number, (_, rows) in enumerate(splitter.split(np.zeros(len(train)), target)):
-            fold[rows] = number
-        self.facts["fold_sizes"] = np.bincount(fold).tolist()
-        return {"folds": train[[cfg.id_column]].assign(fold=fold)}
+        classes, counts = class_counts(data, cfg.target_column)
+        if cfg.problem_type == "binary" and len(classes) != 2:
+            raise DataError(f"{where} has {len(classes)} distinct values, but problem_type is binary")
+        if counts.min() < cfg.n_folds:
+            raise DataError(
+                f"{where}: class {str(classes[counts.argmin()])!r} has {counts.min()} rows, "
+                f"fewer than n_folds = {cfg.n_folds}"
+            )
+        labels = class_labels(counts, cfg.n_folds, cfg.seed)
+        self.facts["fold_sizes"] = [sum(int((k == fold).sum()) for k in labels) for fold in range(cfg.n_folds)]
+        code_of, dealt = {label: code for code, label in enumerate(classes)}, np.zeros(len(classes), dtype=np.int64)
+        return {
+            "folds": self._write(
+                data, lambda rows, done: deal(codes_of(rows[cfg.target_column], code_of), labels, dealt)
+            )
+        }
+
+    def _write(self, data: Ingest, folds_of) -> Iterator[pd.DataFrame]:
+        """The folds table (id, fold), one batch of Ingest's train rows at a time;
+        folds_of(rows, rows_before) gives the folds of a batch."""
+        cfg = checked_competition()
+        done = 0
+        for rows in data.batches("train", [cfg.id_column, cfg.target_column]):
+            yield rows[[cfg.id_column]].assign(fold=folds_of(rows, done))
+            done += len(rows)
+
+
+def codes_of(target: pd.Series, code_of: dict) -> np.ndarray:
+    """Each row's class number, from a mapping of every label to its number."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(target)
+    return np.array([code_of[label] for label in uniques], dtype=np.int32)[codes]
+
+
+def class_counts(data: Ingest, target: str) -> tuple[list, np.ndarray]:
+    """The classes of the target in order of first appearance (as scikit-learn's
+    StratifiedKFold numbers them) and their row counts, one batch of rows at a time."""
+    import numpy as np
+    import pandas as pd
+
+    code_of: dict = {}
+    counts = np.zeros(0, dtype=np.int64)
+    for rows in data.batches("train", [target]):
+        codes, uniques = pd.factorize(rows[target])
+        renumber = np.array([code_of.setdefault(label, len(code_of)) for label in uniques], dtype=np.int32)
+        batch = np.bincount(renumber[codes], minlength=len(code_of))
+        counts = np.concatenate([counts, np.zeros(len(batch) - len(counts), dtype=np.int64)]) + batch
+    return list(code_of), counts
+
+
+def class_labels(counts: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """For each class, the folds of its rows in order, as scikit-learn's
+    StratifiedKFold(n_folds, shuffle=True, random_state=seed) assigns them: the rows sorted by
+    class are dealt round robin to the folds, which fixes how many rows of each class each fold
+    gets, then each class's fold labels are shuffled. One byte per row in all."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    labels = []
+    for start, count in zip(starts, counts):
+        # rows p in [start, start + count) of the sorted order with p % n_folds == i go to fold i
+        per_fold = [(start + count - 1 - i) // n_folds - (start - 1 - i) // n_folds for i in range(n_folds)]
+        labels.append(np.arange(n_folds, dtype=np.int8).repeat(per_fold))
+        rng.shuffle(labels[-1])
+    return labels
+
+
+def deal(codes: np.ndarray, labels: list[np.ndarray], dealt: np.ndarray) -> np.ndarray:
+    """The folds of a batch of rows of the given classes: each row takes its class's next
+    label. dealt counts the labels of each class taken so far, and is advanced."""
+    import numpy as np
+
+    fold = np.empty(len(codes), dtype=np.int8)
+    for k in np.unique(codes):
+        rows = codes == k
+        taken = int(rows.sum())
+        fold[rows] = labels[k][dealt[k] : dealt[k] + taken]
+        dealt[k] += taken
+    return fold
+
+
+def stratified_folds(codes: np.ndarray, counts: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """scikit-learn's StratifiedKFold(n_folds, shuffle=True, random_state=seed) fold of each row."""
+    import numpy as np
+
+    return deal(codes, class_labels(counts, n_folds, seed), np.zeros(len(counts), dtype=np.int64))
+
+
+def shuffled_folds(rows: int, n_folds: int, seed: int) -> np.ndarray:
+    """The folds of scikit-learn's KFold(n_folds, shuffle=True, random_state=seed), row for row."""
+    import numpy as np
+
+    order = np.arange(rows, dtype=np.int32 if rows < 2**31 else np.int64)
+    np.random.RandomState(seed).shuffle(order)
+    sizes = np.full(n_folds, rows // n_folds)
+    sizes[: rows % n_folds] += 1
+    fold = np.empty(rows, dtype=np.int8)
+    for number, (start, stop) in enumerate(zip(np.cumsum(sizes) - sizes, np.cumsum(sizes))):
+        fold[order[start:stop]] = number
+    return fold

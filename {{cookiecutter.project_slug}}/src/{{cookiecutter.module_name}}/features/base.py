@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..cache import CachedTask
@@ -21,9 +22,15 @@ class Feature(CachedTask):
     test rows, with only the columns `columns()` names. Features that learn from the target
     set `uses_target = True` and override `make_train_test(train, test)`: there train also has
     the target and the `fold` of each row, so out-of-fold statistics can avoid leakage.
+    Features whose make(df) uses only each row's own values set `row_wise = True`: they then
+    run on one batch of rows at a time (see numeric.py), which is how a table larger than
+    memory is processed.
     """
 
     uses_target: ClassVar[bool] = False
+    # True when make(df) uses only each row's own values: it then runs on a batch of Ingest's rows
+    # at a time, so a feature of a table larger than memory never holds it whole.
+    row_wise: ClassVar[bool] = False
 
     def requires(self) -> dict[str, CachedTask]:
         return {"data": Ingest(), "split": Split()}
@@ -47,7 +54,7 @@ class Feature(CachedTask):
         made = self.make(both)
         return made.iloc[: len(train)].reset_index(drop=True), made.iloc[len(train) :].reset_index(drop=True)
 
-    def build(self) -> dict[str, pd.DataFrame]:
+    def build(self) -> dict[str, pd.DataFrame | Iterator[pd.DataFrame]]:
         cfg = checked_competition()
         data = Ingest()
         columns = self.columns()
@@ -57,6 +64,8 @@ class Feature(CachedTask):
             if unknown:
                 raise DataError(f"{self.task_family} reads {unknown}, which train.csv and test.csv do not have")
             columns = [cfg.id_column, *columns]
+        if self.row_wise and not self.uses_target:
+            return {part: self._by_row_group(part, columns or None, cfg.id_column) for part in ("train", "test")}
         target = [cfg.target_column] if self.uses_target else []
         train = data.load("train", columns=None if columns is None else [*columns, *target])
         if self.uses_target:
@@ -76,6 +85,18 @@ class Feature(CachedTask):
             "train": _keyed(made_train, train[cfg.id_column], cfg.id_column),
             "test": _keyed(made_test, test[cfg.id_column], cfg.id_column),
         }
+
+    def _by_row_group(self, part: str, columns: list[str] | None, id_column: str) -> Iterator[pd.DataFrame]:
+        """make() applied to one batch of Ingest's rows at a time, keyed by id."""
+        target = checked_competition().target_column
+        for rows in Ingest().batches(part, columns):
+            made = self.make(rows.drop(columns=[target], errors="ignore"))
+            if len(made) != len(rows):
+                raise DataError(f"{self.task_family} returned {len(made)} {part} rows for {len(rows)}")
+            names = [str(c) for c in made.columns]
+            if self.facts.setdefault("columns", names) != names:
+                raise DataError(f"{self.task_family} returned different columns for different rows")
+            yield _keyed(made, rows[id_column], id_column)
 
 
 def _keyed(made: pd.DataFrame, ids: pd.Series, id_column: str) -> pd.DataFrame:

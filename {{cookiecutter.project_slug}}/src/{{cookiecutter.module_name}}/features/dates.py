@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..data.ingest import Ingest
 from .base import Feature
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 class DateParts(Feature):
     """Year, month, day, weekday, day of year and days since 1970 of each date column."""
+
+    row_wise: ClassVar[bool] = True  # each row's parts come from its own dates: one batch at a time
 
     def columns(self) -> list[str]:
         return Ingest().columns_of("date")

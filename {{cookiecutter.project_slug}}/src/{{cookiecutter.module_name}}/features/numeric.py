@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..data.ingest import Ingest
 from .base import Feature
@@ -12,7 +12,14 @@ if TYPE_CHECKING:
 
 
 class NumericColumns(Feature):
-    """The raw numeric (and boolean) columns, cleaned: float64, inf -> NaN."""
+    """The raw numeric (and boolean) columns, cleaned: float64, inf -> NaN.
+
+    Each value depends only on its own row, so `row_wise` lets it run on one batch of rows at a
+    time: on a table larger than memory it holds one chunk of the columns it reads, and its
+    output is written a batch at a time too.
+    """
+
+    row_wise: ClassVar[bool] = True
 
     def columns(self) -> list[str]:
         return Ingest().columns_of("numeric")

@@ -6,6 +6,10 @@ Rules that keep the pipeline fast and leak-free:
 - return one row per input row, with df's index; the rows are train's, then test's;
 - need the target? set `uses_target = True` and override make_train_test(train, test)
   instead, computing train rows out of fold (see target_encoding.py).
+- a large table? if make(df) uses only each row's own values (like this ratio), set
+  `row_wise = True`: make() then gets one batch of rows at a time and the result is written a
+  batch at a time, so memory stays near one batch (see numeric.py). For statistics over all
+  rows, read only the columns you need, or loop over `Ingest().batches("train", columns)`.
 Editing this class re-runs it and everything downstream of it, and nothing else.
 """
 
