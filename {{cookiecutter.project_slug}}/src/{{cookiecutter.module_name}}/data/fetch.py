@@ -73,7 +73,7 @@ def planned() -> list[Planned]:
     folder = raw_dir()
     files = configured_files()
     if not files:
-        raise ConfigError("luigi.cfg [s3] files is empty: list the competition files, e.g. [\"train.csv\"]")
+        raise ConfigError('luigi.cfg [s3] files is empty: list the competition files, e.g. ["train.csv"]')
     for name in files:
         remote.local_path(name, folder)
         if name.endswith(".gz"):
@@ -96,9 +96,7 @@ def _stat(path: Path) -> dict[str, int]:
 def _unchanged_locally(entry: dict[str, Any], folder: Path) -> bool:
     """Whether every file an object was unpacked to is still there as it was written."""
     try:
-        return bool(entry["files"]) and all(
-            _stat(folder / name) == written for name, written in entry["files"].items()
-        )
+        return bool(entry["files"]) and all(_stat(folder / name) == written for name, written in entry["files"].items())
     except (OSError, KeyError, TypeError):
         return False
 
@@ -347,8 +345,8 @@ def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], 
         raise S3Error(f"{planned.url}: downloaded {written} bytes, the object has {size}; run `make fetch` again")
     if check and got != check.expected:
         raise S3Error(
-            f"{planned.url}: checksum mismatch ({check.name} {check.expected} from S3, {got} from the downloaded bytes); "
-            "run `make fetch` again"
+            f"{planned.url}: checksum mismatch ({check.name} {check.expected} from S3, "
+            f"{got} from the downloaded bytes); run `make fetch` again"
         )
 
 
@@ -516,4 +514,3 @@ class Fetch(luigi.Task):
         finally:
             client.meta.events.unregister("before-parameter-build.s3.GetObject", hook)
         print(f"fetched {', '.join(p.name for p in stale)} into {shown(folder)}", flush=True)
-

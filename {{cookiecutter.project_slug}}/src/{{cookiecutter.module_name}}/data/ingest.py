@@ -71,7 +71,7 @@ def _arrow_type(kind: str) -> pa.DataType:
     }[kind]
 
 
-class TypeDrift(Exception):
+class TypeDriftError(Exception):
     """A value that does not fit the type chosen for its column from the first chunk."""
 
     def __init__(self, path: Path, column: str, message: str) -> None:
@@ -106,7 +106,7 @@ def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] |
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         drift = re.match(r"In CSV column #(\d+): CSV conversion error", str(error))
         if drift:
-            raise TypeDrift(path, names[int(drift.group(1))], str(error)) from None
+            raise TypeDriftError(path, names[int(drift.group(1))], str(error)) from None
         raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
     if not rows:
         raise DataError(f"{shown(path)}: has a header but no rows")
@@ -490,7 +490,7 @@ class Ingest(CachedTask):
         if not drifted:  # types from the first chunks; a later value that does not fit them drifts
             try:
                 train, test, sample = self.write(heads, pinned)
-            except TypeDrift as drift:
+            except TypeDriftError as drift:
                 if drift.column in pinned:
                     raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
                 drifted = True
@@ -498,7 +498,7 @@ class Ingest(CachedTask):
             whole = [scan(path, id_col, pinned) for path in paths.values()]
             try:
                 train, test, sample = self.write(whole, pinned)
-            except TypeDrift as drift:
+            except TypeDriftError as drift:
                 raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
 
         for scanned in (train, test, sample):

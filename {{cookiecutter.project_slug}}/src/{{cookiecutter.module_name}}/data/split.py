@@ -111,7 +111,7 @@ def class_labels(counts: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray
     rng = np.random.RandomState(seed)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     labels = []
-    for start, count in zip(starts, counts):
+    for start, count in zip(starts, counts, strict=True):
         # rows p in [start, start + count) of the sorted order with p % n_folds == i go to fold i
         per_fold = [(start + count - 1 - i) // n_folds - (start - 1 - i) // n_folds for i in range(n_folds)]
         labels.append(np.arange(n_folds, dtype=np.int8).repeat(per_fold))
@@ -149,6 +149,6 @@ def shuffled_folds(rows: int, n_folds: int, seed: int) -> np.ndarray:
     sizes = np.full(n_folds, rows // n_folds)
     sizes[: rows % n_folds] += 1
     fold = np.empty(rows, dtype=np.int8)
-    for number, (start, stop) in enumerate(zip(np.cumsum(sizes) - sizes, np.cumsum(sizes))):
+    for number, (start, stop) in enumerate(zip(np.cumsum(sizes) - sizes, np.cumsum(sizes), strict=True)):
         fold[order[start:stop]] = number
     return fold
