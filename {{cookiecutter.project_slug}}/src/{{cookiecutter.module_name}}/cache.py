@@ -165,7 +165,7 @@ def hashes_fixed() -> Iterator[None]:
 # --- the folder -------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process is running; a zombie (exited, not yet reaped) is not."""
     if Path("/proc/self").exists():
         try:
@@ -186,7 +186,7 @@ def _remove_abandoned(final: Path) -> None:
     """Delete temporary folders left by killed runs of this task (their process is gone)."""
     for leftover in final.parent.glob(f".tmp-{final.name}-*"):
         pid = leftover.name.split("-")[2]  # .tmp-<hash>-<pid>-<random>
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

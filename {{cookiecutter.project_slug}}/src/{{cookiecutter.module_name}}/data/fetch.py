@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import luigi
 
 from .. import s3 as remote
-from ..cache import atomic_file
+from ..cache import atomic_file, pid_alive
 from ..config import raw_dir, s3, shown
 from ..errors import ConfigError, DataError, S3Error
 
@@ -389,21 +389,11 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
         item.temps[name] = archive
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_abandoned(folder: Path) -> None:
     """Delete temporary files left by killed fetches (their process is gone)."""
     for leftover in folder.glob(f"{TEMP_PREFIX}*"):
         pid = leftover.name.removeprefix(TEMP_PREFIX).split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             leftover.unlink(missing_ok=True)
 
 
