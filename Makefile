@@ -28,8 +28,11 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole pip
 	$(MAKE) --no-print-directory -C $(DEMO)/kaggle-competition all VENV=$(CURDIR)/$(VENV)
 	@echo "The demo project is $(DEMO)/kaggle-competition: cd there and run make help."
 
-test: $(STAMP) ## run the template's test suite
-	$(PYTHON) -m pytest
+# Test processes: most of the suite waits on make and Luigi subprocesses, one per worker.
+TEST_WORKERS ?= 2
+
+test: $(STAMP) ## run the template's test suite (TEST_WORKERS=n processes, default 2)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS)
 
 # Sizes of the benchmark's synthetic competition: make bench N_ROWS=100000 runs it in a minute.
 N_ROWS ?= 5000000
