@@ -158,6 +158,24 @@ def test_the_run_record_ties_the_submission_to_its_train_result(run: Run):
     assert len(importance) == columns and importance["feature"].notna().all()
 
 
+def test_train_then_submission_gives_one_record_that_names_the_file(pipeline: Pipeline, competition: Competition):
+    """`make train` writes the record before there is a submission; the Submission run that
+    follows adds the file to that record. The file's name ends with the Submission's own hash,
+    so a submission changed under the same Train result never overwrites an earlier file."""
+    pipeline.write_raw(*tiny_dataset(competition))
+    assert pipeline.run("Train").returncode == 0
+    [path] = (pipeline.root / "runs").glob("*.json")
+    assert json.loads(path.read_text())["submission"] is None
+
+    result = pipeline.run("Submission")
+    assert tasks_run(result) == ["Submission"], describe(result)
+    assert sorted((pipeline.root / "runs").glob("*.json")) == [path]
+    [submission] = pipeline.submissions.glob("*.csv")
+    record = json.loads(path.read_text())
+    assert record["submission"]["sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest()
+    assert submission.stem.endswith(done_folder(pipeline, "Submission").name[:8])
+
+
 def test_a_column_that_is_text_in_either_file_is_text_in_both(pipeline: Pipeline, competition: Competition):
     """Codes that look numeric in train (007) but hold letters in test are text in both files,
     as written, so the column has one kind and no zeros are lost."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -91,6 +92,26 @@ def test_patch_recreates_the_tree_and_leaves_the_index_alone(tmp_path: Path):
     git(clone, "apply", str(tmp_path / "run.patch"))
     expected = {name: data for name, data in files(repo).items() if not name.startswith("runs")}
     assert files(clone) == expected
+
+
+def test_secrets_beside_the_code_stay_out_of_the_patch(tmp_path: Path):
+    """The project's .gitignore keeps credential files out of a dirty run's patch, which is
+    committed and pushed to S3; new code files still go in."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / ".gitignore", repo / ".gitignore")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "first")
+    secrets = ["kaggle.json", ".env", ".env.local", ".envrc", "key.pem", "user_accessKeys.csv", "credentials.csv"]
+    for name in secrets:
+        (repo / name).write_text("SECRET-VALUE\n")
+    (repo / ".env.example").write_text("AWS_PROFILE=\n")
+    (repo / "feature.py").write_text("x = 1\n")
+
+    patch = git_state(repo, [])["patch"]
+    assert "feature.py" in patch and ".env.example" in patch
+    assert "SECRET-VALUE" not in patch
 
 
 GRAPH = {"d": ["b", "c"], "b": ["a"], "c": ["a2"], "a": [], "a2": []}

@@ -22,7 +22,8 @@ FILE = "submission.csv"
 
 class Submission(CachedTask):
     """Builds and validates submission.csv, then copies it to submissions/ under a name
-    that carries its run id and CV score (runs/<run id>.json is its run record)."""
+    that carries its run id, CV score and own hash (runs/<run id>.json is its run record):
+    a submission changed under the same Train result gets a file of its own."""
 
     def requires(self) -> dict[str, CachedTask]:
         return {"data": Ingest(), "train": Train()}
@@ -45,18 +46,19 @@ class Submission(CachedTask):
         data, model = Ingest(), Train()
         sample = data.load("sample_submission")
         predictions = model.load("test")
-        facts = model.manifest()["facts"]
+        manifest = model.manifest()
+        facts = manifest["facts"]
         submission = make_submission(sample, predictions, cfg.id_column, cfg.problem_type, facts["classes"])
         where = shown(data.inputs()["sample_submission.csv"])
         validate(submission, sample, cfg.id_column, where)
 
         submission.to_csv(self.workdir / FILE, index=False)
-        score, run = facts["cv_score"], run_id(model.manifest())
+        score, run = facts["cv_score"], run_id(manifest)
         self.facts.update(
             metric=facts["metric"],
             cv_score=score,
             run_id=run,
-            file=f"submission-{run}-{facts['metric']}-{score:.5f}.csv",
+            file=f"submission-{run}-{facts['metric']}-{score:.5f}-{self.task_hash()[:8]}.csv",
         )
         return {}
 

@@ -54,7 +54,7 @@ class Train(CachedTask):
         metric = metric_for(cfg.metric, cfg.problem_type)
         rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
         fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
-        x_train, x_test = self.feature_matrix()
+        x_train, x_test, made_by = self.feature_matrix()
 
         if cfg.problem_type == "regression":
             classes: list = []
@@ -90,7 +90,7 @@ class Train(CachedTask):
             "oof": pd.concat([rows.assign(fold=fold), pd.DataFrame(oof, columns=columns)], axis=1),
             "test": pd.concat([test_ids, pd.DataFrame(test, columns=columns)], axis=1),
             "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
-            "importance": self.importance_table(importance),
+            "importance": self.importance_table(importance, made_by),
         }
 
     def permutation_importance(self, model, x: pd.DataFrame, y: np.ndarray, score: float, fold: int) -> pd.DataFrame:
@@ -119,21 +119,19 @@ class Train(CachedTask):
                 drops.append(sign * (score - float(metric.score(y, part))))
         return pd.DataFrame({"column": [c for _, c in jobs], "repeat": [r for r, _ in jobs], "drop": drops})
 
-    def importance_table(self, per_fold: list[pd.DataFrame]) -> pd.DataFrame:
+    def importance_table(self, per_fold: list[pd.DataFrame], made_by: dict[str, str]) -> pd.DataFrame:
         """Mean and spread of each column's importance over folds and repeats, most important first,
-        with the feature task that made the column."""
+        with the feature task that made the column (made_by: column -> task)."""
         import pandas as pd
 
-        made_by = {
-            column: feature.__name__ for feature in FEATURES for column in feature().manifest()["facts"]["columns"]
-        }
         drops = pd.concat(per_fold, ignore_index=True)
         table = drops.groupby("column", sort=False)["drop"].agg(importance="mean", std="std").reset_index()
         table.insert(1, "feature", table["column"].map(made_by).astype("string"))
         return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
-    def feature_matrix(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The registered features side by side, train and test, rows in Ingest's order."""
+    def feature_matrix(self) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+        """The registered features side by side, train and test, rows in Ingest's order, and the
+        feature task that made each column."""
         import pandas as pd
 
         id_column = checked_competition().id_column
@@ -157,7 +155,7 @@ class Train(CachedTask):
                     )
         if not seen:
             raise DataError("no feature columns: FEATURES is empty or every feature made no columns")
-        return pd.concat(parts["train"], axis=1), pd.concat(parts["test"], axis=1)
+        return pd.concat(parts["train"], axis=1), pd.concat(parts["test"], axis=1), seen
 
     def model(self):
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor

@@ -46,11 +46,11 @@ def overrides(args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def parsed(args: list[str], task: str = ROOT) -> Iterator[luigi.Task]:
-    """The task named `task`, with the overrides in args in force for the block (as on Luigi's
+def parsed(args: list[str]) -> Iterator[luigi.Task]:
+    """The root task (Submission), with the overrides in args in force for the block (as on Luigi's
     command line, so every task and config class sees them)."""
     importlib.import_module("..tasks", __package__)  # registers the task classes the parser looks up
-    with luigi.cmdline_parser.CmdlineParser.global_instance([task, *overrides(args)]) as parser:
+    with luigi.cmdline_parser.CmdlineParser.global_instance([ROOT, *overrides(args)]) as parser:
         yield parser.get_task_obj()
 
 

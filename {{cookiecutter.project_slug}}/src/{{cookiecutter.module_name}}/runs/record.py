@@ -56,13 +56,19 @@ def ensure_record(args: list[str]) -> Path:
     made = (submission / MANIFEST).is_file()
     path = record_path(run)
     old = _read(path) if path.is_file() else None
-    if old is not None and (not made or old["tasks"].get("Submission", {}).get("hash") == submission.name):
+    if old is not None and (not made or _names_submission(old, submission.name)):
         return path
     record, patch = build_record(run, train_manifest, args, Submission() if made else None)
     if old and old.get("lb") and old.get("submission") == record["submission"]:
         record["lb"] = old["lb"]
     write_record(record, patch)
     return path
+
+
+def _names_submission(record: dict[str, Any], submission_hash: str) -> bool:
+    """Whether a record already names the submission file of this Submission result (a record
+    written after `make train` holds Submission's hash before that task has run)."""
+    return record.get("submission") is not None and record["tasks"].get("Submission", {}).get("hash") == submission_hash
 
 
 def build_record(

@@ -49,16 +49,17 @@ def differences(record: dict[str, Any], root: luigi.Task) -> tuple[list[str], li
     """(tasks whose hash differs from the record's, tasks whose recorded folder is gone)."""
     tasks = upstream_first(root)
     recorded = record["tasks"]
-    changed, missing = [], []
+    changed, missing, names = [], [], set()
     for task in tasks:
         if not isinstance(task, CachedTask):
             continue
         name = name_of(task, tasks)
+        names.add(name)
         if recorded.get(name, {}).get("hash") != task.task_hash():
             changed.append(name)
         elif not (task.folder / MANIFEST).is_file():
             missing.append(name)
-    changed += [name for name in recorded if name not in {name_of(t, tasks) for t in tasks}]
+    changed += [name for name in recorded if name not in names]
     return changed, missing
 
 
