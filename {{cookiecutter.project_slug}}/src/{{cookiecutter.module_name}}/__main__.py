@@ -121,7 +121,7 @@ THREAD_VARIABLES = (
 
 
 def _workers(argv: list[str]) -> int:
-    """The --workers value of a Luigi command line (luigi.cfg [worker] or 1 when absent)."""
+    """The --workers value of a Luigi command line (else luigi.cfg [core] workers, else 1)."""
     for i, arg in enumerate(argv):
         value = arg.partition("=")[2] if arg.startswith("--workers=") else None
         if arg == "--workers" and i + 1 < len(argv):

@@ -46,7 +46,7 @@ class Split(CachedTask):
             if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
                 raise DataError(f"{where} is not numeric, but problem_type is regression")
             fold = shuffled_folds(rows, cfg.n_folds, cfg.seed)
-            self.facts["fold_sizes"] = [rows // cfg.n_folds + (i < rows % cfg.n_folds) for i in range(cfg.n_folds)]
+            self.facts["fold_sizes"] = np.bincount(fold, minlength=cfg.n_folds).tolist()
             return {"folds": self._write(data, lambda rows, done: fold[done : done + len(rows)])}
 
         classes, counts = class_counts(data, cfg.target_column)
@@ -58,7 +58,7 @@ class Split(CachedTask):
                 f"fewer than n_folds = {cfg.n_folds}"
             )
         labels = class_labels(counts, cfg.n_folds, cfg.seed)
-        self.facts["fold_sizes"] = [sum(int((k == fold).sum()) for k in labels) for fold in range(cfg.n_folds)]
+        self.facts["fold_sizes"] = sum(np.bincount(k, minlength=cfg.n_folds) for k in labels).tolist()
         code_of, dealt = {label: code for code, label in enumerate(classes)}, np.zeros(len(classes), dtype=np.int64)
         return {
             "folds": self._write(
@@ -77,27 +77,25 @@ class Split(CachedTask):
 
 
 def codes_of(target: pd.Series, code_of: dict) -> np.ndarray:
-    """Each row's class number, from a mapping of every label to its number."""
+    """Each row's class number, from a mapping of labels to numbers; a label not in it yet gets
+    the next number (so numbers follow the order of first appearance)."""
     import numpy as np
     import pandas as pd
 
     codes, uniques = pd.factorize(target)
-    return np.array([code_of[label] for label in uniques], dtype=np.int32)[codes]
+    return np.array([code_of.setdefault(label, len(code_of)) for label in uniques], dtype=np.int32)[codes]
 
 
 def class_counts(data: Ingest, target: str) -> tuple[list, np.ndarray]:
     """The classes of the target in order of first appearance (as scikit-learn's
     StratifiedKFold numbers them) and their row counts, one batch of rows at a time."""
     import numpy as np
-    import pandas as pd
 
     code_of: dict = {}
     counts = np.zeros(0, dtype=np.int64)
     for rows in data.batches("train", [target]):
-        codes, uniques = pd.factorize(rows[target])
-        renumber = np.array([code_of.setdefault(label, len(code_of)) for label in uniques], dtype=np.int32)
-        batch = np.bincount(renumber[codes], minlength=len(code_of))
-        counts = np.concatenate([counts, np.zeros(len(batch) - len(counts), dtype=np.int64)]) + batch
+        batch = np.bincount(codes_of(rows[target], code_of), minlength=len(code_of))
+        counts = np.pad(counts, (0, len(batch) - len(counts))) + batch
     return list(code_of), counts
 
 
@@ -125,11 +123,11 @@ def deal(codes: np.ndarray, labels: list[np.ndarray], dealt: np.ndarray) -> np.n
     import numpy as np
 
     fold = np.empty(len(codes), dtype=np.int8)
-    for k in np.unique(codes):
-        rows = codes == k
-        taken = int(rows.sum())
-        fold[rows] = labels[k][dealt[k] : dealt[k] + taken]
-        dealt[k] += taken
+    taken = np.bincount(codes, minlength=len(labels))
+    if len(codes):  # rows grouped by class, each class's rows in their order, take its labels in order
+        by_class = np.argsort(codes, kind="stable")
+        fold[by_class] = np.concatenate([labels[k][dealt[k] : dealt[k] + n] for k, n in enumerate(taken) if n])
+    dealt += taken
     return fold
 
 

@@ -65,7 +65,7 @@ class Feature(CachedTask):
                 raise DataError(f"{self.task_family} reads {unknown}, which train.csv and test.csv do not have")
             columns = [cfg.id_column, *columns]
         if self.row_wise and not self.uses_target:
-            return {part: self._by_row_group(part, columns or None, cfg.id_column) for part in ("train", "test")}
+            return {part: self._by_row_group(part, columns, cfg.id_column) for part in ("train", "test")}
         target = [cfg.target_column] if self.uses_target else []
         train = data.load("train", columns=None if columns is None else [*columns, *target])
         if self.uses_target:
