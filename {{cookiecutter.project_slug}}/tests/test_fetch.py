@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import shutil
+import stat
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -342,6 +345,55 @@ def test_the_command_line_prints_one_error_line(bucket: Bucket, tmp_path: Path):
     assert "Traceback" not in result.stderr
 
 
+# --- what data/raw holds afterwards ------------------------------------------------------------------
+
+
+def _umask() -> int:
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return umask
+
+
+def test_written_files_get_the_mode_a_plain_open_gives(bucket: Bucket, raw: Path, luigi_config, tmp_path: Path):
+    """Fetched and unpacked files, .fetch.json, a run record and its patch, a file written through
+    atomic_file (as the submission copy is) and a cache folder: 0666 (0777) less the umask, not
+    the 0600 (0700) of mkstemp (mkdtemp)."""
+    from importlib import import_module
+
+    cache, record = import_module(f"{MODULE}.cache"), import_module(f"{MODULE}.runs.record")
+    expected = 0o666 & ~_umask()
+    if expected == 0o600:
+        pytest.skip("with this umask a private file is what a plain open() gives too")
+    bucket.put("train.csv", FILES["train.csv"])
+    bucket.put("test.csv.gz", gzip.compress(FILES["test.csv"]))
+    luigi_config("s3", "files", json.dumps(["train.csv", "test.csv.gz"]))
+    assert fetch()
+    luigi_config("paths", "runs", tmp_path / "runs")
+    record.write_record({"run_id": "r1", "tasks": {}}, "diff\n")
+    copy = tmp_path / "submissions" / "submission.csv"
+    with cache.atomic_file(copy) as temp:
+        shutil.copyfile(raw / "train.csv", temp)
+    written = [raw / "train.csv", raw / "test.csv", raw / ".fetch.json", tmp_path / "runs" / "r1.json"]
+    written += [tmp_path / "runs" / "r1.patch", copy]
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: oct(expected) for p in written}
+    with cache.atomic_folder(tmp_path / "cache" / "Task" / "abc") as folder:
+        pass
+    assert oct(stat.S_IMODE(folder.parent.joinpath("abc").stat().st_mode)) == oct(0o777 & ~_umask())
+
+
+def test_what_killed_fetches_left_is_removed(bucket: Bucket, raw: Path):
+    """Temporary downloads and a half-written .fetch.json of a process that is gone are deleted by
+    the next fetch; those of a running process are not."""
+    gone = 99999999  # above any pid_max
+    leftovers = [f".fetch-{gone}-x1y2-train.csv", f"..fetch.json.{gone}-x1y2"]  # the latter: atomic_file's
+    running = [f".fetch-{os.getpid()}-x1y2-train.csv", f"..fetch.json.{os.getpid()}-x1y2"]
+    for name in leftovers + running:
+        (raw / name).write_text("partial")
+    upload_competition(bucket)
+    assert fetch()
+    assert sorted(p.name for p in raw.iterdir() if p.name.startswith(".")) == sorted([".fetch.json", *running])
+
+
 # --- RawData and Push -------------------------------------------------------------------------------
 
 
@@ -381,8 +433,6 @@ def pushed(bucket: Bucket) -> dict[str, bytes]:
 
 
 def test_push_uploads_the_newest_submission_and_its_run_record(bucket: Bucket, submissions: Path, tmp_path: Path):
-    import os
-
     old, new = submissions / "submission-old.csv", submissions / "submission-new.csv"
     old.write_text("id,target\n1,0.1\n")
     new.write_text("id,target\n1,0.9\n")

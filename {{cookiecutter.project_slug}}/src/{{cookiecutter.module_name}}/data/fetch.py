@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -32,7 +31,7 @@ from typing import Any, NamedTuple
 import luigi
 
 from .. import s3 as remote
-from ..cache import atomic_file, pid_alive
+from ..cache import atomic_file, remove_abandoned, temp_file
 from ..config import raw_dir, s3, shown
 from ..errors import ConfigError, DataError, S3Error
 
@@ -355,10 +354,9 @@ def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], 
 
 def _temp_in(folder: Path, name: str, temps: list[Path]) -> Path:
     """A new hidden temporary file in folder, added to temps (deleted if the fetch fails)."""
-    fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=f"-{Path(name).name}", dir=folder)
-    os.close(fd)
-    temps.append(Path(path))
-    return Path(path)
+    path = temp_file(folder, f"{TEMP_PREFIX}{os.getpid()}-", f"-{Path(name).name}")
+    temps.append(path)
+    return path
 
 
 def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> None:
@@ -390,11 +388,10 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
 
 
 def _remove_abandoned(folder: Path) -> None:
-    """Delete temporary files left by killed fetches (their process is gone)."""
-    for leftover in folder.glob(f"{TEMP_PREFIX}*"):
-        pid = leftover.name.removeprefix(TEMP_PREFIX).split("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            leftover.unlink(missing_ok=True)
+    """Delete what killed fetches left in data/raw: their temporary downloads and the temporary
+    file of a `.fetch.json` they were writing."""
+    remove_abandoned(folder, TEMP_PREFIX)
+    remove_abandoned(folder, f".{STATE}.")
 
 
 def already_there(client: Any, planned: Planned, head: dict[str, Any], folder: Path) -> bool:
