@@ -114,6 +114,51 @@ def test_gz_and_zip_files_are_unpacked(bucket: Bucket, raw: Path, luigi_config):
     assert {name: (raw / name).read_bytes() for name in FILES} == FILES
 
 
+def zipped(members: dict[str, bytes]) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return archive.getvalue()
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """The files in folder and its subfolders, hidden ones left out."""
+    return {name: data for name, data in snapshot(folder).items() if not Path(name).name.startswith(".")}
+
+
+def test_a_zip_of_a_folder_unpacks_without_the_folder(bucket: Bucket, raw: Path, luigi_config):
+    """competition.zip made by zipping competition/ (with macOS's __MACOSX/ metadata): its files
+    land at the top of data/raw, where RawData finds them."""
+    from importlib import import_module
+
+    members = {f"competition/{name}": data for name, data in FILES.items()}
+    members["competition/docs/notes.txt"] = b"notes\n"
+    members["__MACOSX/competition/._train.csv"] = b"resource fork"
+    bucket.put("competition.zip", zipped(members))
+    luigi_config("s3", "files", json.dumps(["competition.zip"]))
+    raw_data = import_module(f"{MODULE}.data.raw").RawData()
+    assert luigi.build([raw_data], local_scheduler=True, log_level="WARNING")
+    assert files_in(raw) == {**FILES, "docs/notes.txt": b"notes\n"}
+    assert fetch_task(refresh=False).complete()
+
+
+def test_names_with_folders_keep_them(bucket: Bucket, raw: Path, luigi_config):
+    """A configured name with a folder, and zip members in different folders, land in those
+    folders of data/raw, created as needed; a second fetch downloads nothing."""
+    upload_competition(bucket)
+    bucket.put("extra/more/notes.csv", b"a\n1\n")
+    bucket.put("mixed.zip", zipped({"a/x.csv": b"x\n", "b/y.csv": b"y\n", "z.csv": b"z\n"}))
+    luigi_config("s3", "files", json.dumps([*FILES, "extra/more/notes.csv", "mixed.zip"]))
+    assert fetch()
+    extra = {"extra/more/notes.csv": b"a\n1\n", "a/x.csv": b"x\n", "b/y.csv": b"y\n", "z.csv": b"z\n"}
+    assert files_in(raw) == {**FILES, **extra}
+    assert fetch_task(refresh=False).complete()
+    gets = bucket.server.log.count("GET", f"/{bucket.name}/")
+    assert fetch()
+    assert bucket.server.log.count("GET", f"/{bucket.name}/") == gets
+
+
 def upload_in_parts(bucket: Bucket, name: str, data: bytes) -> None:
     """A multipart upload in 5 MB parts, which Fetch downloads in ranges of another size (8 MB)."""
     from boto3.s3.transfer import TransferConfig
@@ -308,6 +353,27 @@ def test_a_large_single_part_object_is_checked_with_its_crc32(bucket: Bucket, ra
     (raw / "big.bin").write_bytes(b"edited")  # so that the next fetch downloads it again
     before = snapshot(raw)
     fails(errors().S3Error, "big.bin: checksum mismatch (CRC32 ")
+    assert snapshot(raw) == before
+
+
+def test_a_file_in_the_way_of_a_folder_fails_before_any_file_moves(bucket: Bucket, raw: Path, fetched, luigi_config):
+    """Every file is downloaded and verified, then sub/test.csv cannot go where the file `sub`
+    is: the new train.csv, verified first, is not moved into place either."""
+    bucket.put("train.csv", b"id,f,target\n9,9,9\n")
+    bucket.put("sub/test.csv", FILES["test.csv"])
+    (raw / "sub").write_text("a file, not a folder\n")
+    luigi_config("s3", "files", json.dumps(["train.csv", "sub/test.csv"]))
+    before = snapshot(raw)
+    fails(errors().DataError, "sub/test.csv: cannot create its folder")
+    assert snapshot(raw) == before
+
+
+def test_a_folder_where_a_file_goes_fails_before_any_file_moves(bucket: Bucket, raw: Path, fetched, luigi_config):
+    bucket.put("train.csv", b"id,f,target\n9,9,9\n")
+    (raw / "test.csv").unlink()
+    (raw / "test.csv").mkdir()
+    before = snapshot(raw)
+    fails(errors().DataError, "test.csv: is (or would be) a folder")
     assert snapshot(raw) == before
 
 

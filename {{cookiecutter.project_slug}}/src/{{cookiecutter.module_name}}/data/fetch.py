@@ -25,7 +25,7 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import luigi
@@ -373,11 +373,8 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
     elif name.endswith(".zip"):
         try:
             with zipfile.ZipFile(archive) as bundle:
-                for member in bundle.infolist():
-                    if member.is_dir():
-                        continue
-                    remote.local_path(member.filename, folder, what=f"{item.planned.url} member")
-                    item.temps[member.filename] = out = _temp_in(folder, member.filename, temps)
+                for final, member in zip_members(bundle, folder, f"{item.planned.url} member").items():
+                    item.temps[final] = out = _temp_in(folder, final, temps)
                     with bundle.open(member) as source, open(out, "wb") as sink:
                         shutil.copyfileobj(source, sink, 8 * MB)
         except (OSError, EOFError, zipfile.BadZipFile) as error:
@@ -385,6 +382,36 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
         archive.unlink()
     else:
         item.temps[name] = archive
+
+
+def zip_members(bundle: zipfile.ZipFile, folder: Path, what: str) -> dict[str, zipfile.ZipInfo]:
+    """A zip's files by their names in data/raw: their paths in the archive, less the one folder
+    that holds them all when there is one (an archive made by zipping a folder), so that
+    `competition.zip` holding `competition/train.csv` gives data/raw/train.csv. macOS's
+    `__MACOSX/` metadata is left out; a member that would land outside folder is refused."""
+    files = [m for m in bundle.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+    parts = {m.filename: PurePosixPath(m.filename).parts for m in files}
+    for member in files:
+        remote.local_path(member.filename, folder, what=what)
+    one_folder = len({p[0] for p in parts.values()}) == 1 and all(len(p) > 1 for p in parts.values())
+    named = {"/".join(parts[m.filename][1:]) if one_folder else m.filename: m for m in files}
+    for name in named:
+        remote.local_path(name, folder, what=what)
+    return named
+
+
+def _make_folders(folder: Path, names: list[str]) -> None:
+    """Create the folders the files go into, before any file is moved into place: a folder where
+    a file goes, or a file where a folder goes, fails the fetch while data/raw is as it was."""
+    parents = {str(parent) for name in names for parent in PurePosixPath(name).parents}
+    for name in names:
+        if name in parents or (folder / name).is_dir():
+            raise DataError(f"{shown(folder / name)}: is (or would be) a folder, so the fetched file cannot go there")
+    for name in names:
+        try:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataError(f"{shown(folder / name)}: cannot create its folder ({error.strerror or error})") from None
 
 
 def _remove_abandoned(folder: Path) -> None:
@@ -488,6 +515,7 @@ class Fetch(luigi.Task):
                     with remote.errors_as_one_line(client, item.planned.url):
                         download(client, manager, item.planned, item.head, archive)
                     unpack(item, archive, folder, temps)
+            _make_folders(folder, [name for item in items for name in item.temps])
             for item in items:
                 written = {}
                 for name, temp in item.temps.items():
