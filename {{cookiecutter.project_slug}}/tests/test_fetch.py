@@ -472,16 +472,19 @@ def test_raw_data_fetches_when_a_bucket_is_set(bucket: Bucket, raw: Path):
 
 
 @pytest.fixture
-def submissions(bucket: Bucket, tmp_path: Path, luigi_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+def submissions(bucket: Bucket, tmp_path: Path, luigi_config) -> Path:
     """submissions/ and runs/ in tmp_path; returns the submissions folder."""
-    from importlib import import_module
-
     folder = tmp_path / "submissions"
     folder.mkdir()
     luigi_config("paths", "submissions", folder)
     (tmp_path / "runs").mkdir()
-    monkeypatch.setattr(import_module(f"{MODULE}.push"), "runs_dir", lambda: tmp_path / "runs")
+    luigi_config("paths", "runs", tmp_path / "runs")
     return folder
+
+
+def run_record(run: str, submission: str) -> str:
+    """A run record's JSON text, with only what Push reads (and a record must have)."""
+    return json.dumps({"run_id": run, "tasks": {}, "submission": {"path": f"submissions/{submission}"}})
 
 
 def push() -> None:
@@ -504,9 +507,9 @@ def test_push_uploads_the_newest_submission_and_its_run_record(bucket: Bucket, s
     new.write_text("id,target\n1,0.9\n")
     os.utime(old, ns=(1, 1))
     runs = tmp_path / "runs"
-    (runs / "r1.json").write_text(json.dumps({"submission": {"path": "submissions/submission-new.csv"}}))
+    (runs / "r1.json").write_text(run_record("r1", "submission-new.csv"))
     (runs / "r1.patch").write_text("diff\n")
-    (runs / "r0.json").write_text(json.dumps({"submission": {"path": "submissions/submission-old.csv"}}))
+    (runs / "r0.json").write_text(run_record("r0", "submission-old.csv"))
     push()
     assert pushed(bucket) == {
         "submission-new.csv": b"id,target\n1,0.9\n",
@@ -520,6 +523,18 @@ def test_push_without_a_run_record_pushes_the_submission_and_says_so(bucket: Buc
     push()
     assert set(pushed(bucket)) == {"submission-a.csv"}
     assert "no run record" in capsys.readouterr().out
+
+
+def test_an_unreadable_run_record_stops_push_before_any_upload(bucket: Bucket, submissions: Path, tmp_path: Path):
+    """As it stops `make runs`: one line naming the record, and nothing pushed."""
+    (submissions / "submission-a.csv").write_text("id,target\n1,0.9\n")
+    (tmp_path / "runs" / "r1.json").write_text(run_record("r1", "submission-a.csv"))
+    (tmp_path / "runs" / "r2.json").write_text('{"run_id": "r2", ')
+    with pytest.raises(errors().DataError) as caught:
+        push()
+    message = str(caught.value)
+    assert "r2.json: not a readable run record" in message and "\n" not in message
+    assert pushed(bucket) == {}
 
 
 def test_push_errors(bucket: Bucket, submissions: Path, luigi_config):
