@@ -181,6 +181,18 @@ def test_a_multipart_object_is_verified_and_fetched_once(bucket: Bucket, raw: Pa
     assert bucket.server.log.count("GET", bucket.path("big.bin")) == gets
 
 
+def test_a_stale_local_copy_of_the_same_size_costs_one_part_size_request(bucket: Bucket, raw: Path, luigi_config):
+    """A multipart object whose local copy has its size but other bytes: the part size (a HEAD of
+    part 1) is asked for once, both to check the local copy and to verify the download."""
+    data = bytes(range(256)) * (45 * 1024)
+    upload_in_parts(bucket, "big.bin", data)
+    (raw / "big.bin").write_bytes(b"x" * len(data))
+    luigi_config("s3", "files", json.dumps(["big.bin"]))
+    assert fetch()
+    assert (raw / "big.bin").read_bytes() == data
+    assert bucket.server.log.count("HEAD", f"{bucket.path('big.bin')}?partNumber=1") == 1
+
+
 def test_files_already_in_place_are_recognised_without_a_download(bucket: Bucket, raw: Path):
     """Files copied into data/raw by hand that match their objects (size and ETag) are kept and
     recorded; Fetch() is then complete."""

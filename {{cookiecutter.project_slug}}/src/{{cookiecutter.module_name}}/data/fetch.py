@@ -248,35 +248,41 @@ class Progress:
 # --- one object ---------------------------------------------------------------------------------
 
 
+class Checksum(NamedTuple):
+    """What a download is checked against: S3's value, and the part size an ETag is made of."""
+
+    name: str
+    expected: str
+    part_size: int | None = None
+
+    def digest(self) -> ETag | CRC32:
+        """A new digest that computes the value from the bytes fed in order."""
+        return CRC32() if self.name == "CRC32" else ETag(self.part_size)
+
+
 @dataclass
 class Download:
     """A verified object in a temporary file, and the files it becomes in data/raw."""
 
     planned: Planned
     head: dict[str, Any]
+    check: Checksum | None
     temps: dict[str, Path] = field(default_factory=dict)  # final name -> temporary file
-
-
-class Checksum(NamedTuple):
-    """What a download is checked against: S3's value and how to compute it from the bytes."""
-
-    name: str
-    expected: str
-    digest: ETag | CRC32
 
 
 def checksum(client: Any, planned: Planned, head: dict[str, Any]) -> Checksum | None:
     """How to check a download; None when S3 gives nothing to check but the size.
 
     The object's full-object CRC32 when it has one (boto3 and the AWS CLI add it on upload),
-    else its ETag when that is made of MD5s.
+    else its ETag when that is made of MD5s (for a multipart upload, this asks S3 for the part
+    size: call it once per object).
     """
     crc, kind = head.get("ChecksumCRC32", ""), head.get("ChecksumType")
     single_part = "-" not in head["ETag"]  # its checksum is of the whole object, whatever the type says
     if crc and "-" not in crc and (kind == "FULL_OBJECT" or single_part):
-        return Checksum("CRC32", crc, CRC32())
+        return Checksum("CRC32", crc)
     if _md5_etag(head):
-        return Checksum("ETag", head["ETag"].strip('"'), ETag(_part_size(client, planned, head)))
+        return Checksum("ETag", head["ETag"].strip('"'), _part_size(client, planned, head))
     return None
 
 
@@ -312,10 +318,11 @@ def _if_match(expected: dict[str, str]):
     return add
 
 
-def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], temp: Path) -> None:
+def download(manager: Any, item: Download, temp: Path) -> None:
     """Download one object into temp and check its size and checksum; S3Error when they differ."""
     from s3transfer.subscribers import BaseSubscriber
 
+    planned, head, check = item.planned, item.head, item.check
     size = head["ContentLength"]
     progress = Progress(planned.name, size) if size >= PROGRESS_FROM else None
 
@@ -331,8 +338,7 @@ def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], 
             if progress:
                 progress(bytes_transferred)
 
-    check = checksum(client, planned, head)
-    target = HashingFile(temp, check.digest if check else CRC32())  # without a check, nothing is compared
+    target = HashingFile(temp, check.digest() if check else CRC32())  # without a check, nothing is compared
     try:
         manager.download(remote.bucket(), planned.key, target, subscribers=[Known()]).result()
     except BaseException:
@@ -421,19 +427,19 @@ def _remove_abandoned(folder: Path) -> None:
     remove_abandoned(folder, f".{STATE}.")
 
 
-def already_there(client: Any, planned: Planned, head: dict[str, Any], folder: Path) -> bool:
+def already_there(planned: Planned, head: dict[str, Any], check: Checksum | None, folder: Path) -> bool:
     """Whether a file put into data/raw some other way (or fetched before the record was lost)
     is the object already: same size and same ETag, computed locally, so no download."""
     path = folder / planned.name
     if planned.name.endswith((".gz", ".zip")) or not path.is_file() or path.stat().st_size != head["ContentLength"]:
         return False
-    check = checksum(client, planned, head)
     if not check:
         return False
+    digest = check.digest()
     with open(path, "rb") as f:
         while block := f.read(8 * MB):
-            check.digest.update(block)
-    return check.digest.final() == check.expected
+            digest.update(block)
+    return digest.final() == check.expected
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -466,18 +472,19 @@ class Fetch(luigi.Task):
         files = planned()
         client = remote.client()
         state = read_state(folder)
-        heads, stale = {}, []
+        stale = []
         for p in files:
             with remote.errors_as_one_line(client, p.url):
-                heads[p.url] = head = client.head_object(Bucket=remote.bucket(), Key=p.key, ChecksumMode="ENABLED")
+                head = client.head_object(Bucket=remote.bucket(), Key=p.key, ChecksumMode="ENABLED")
                 if self._unchanged(head, state.get(p.url, {}), folder):
                     continue
-                if already_there(client, p, head, folder):
+                check = checksum(client, p, head)  # once: for a multipart ETag it costs a HEAD
+                if already_there(p, head, check, folder):
                     state[p.url] = self._entry(head, {p.name: _stat(folder / p.name)})
                 else:
-                    stale.append(p)
+                    stale.append(Download(p, head, check))
         if stale:
-            self._download_all(client, stale, heads, state, folder)
+            self._download_all(client, stale, state, folder)
         if state != read_state(folder):
             with atomic_file(folder / STATE) as temp:
                 temp.write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -497,23 +504,20 @@ class Fetch(luigi.Task):
     def _entry(head: dict[str, Any], files: dict[str, dict[str, int]]) -> dict[str, Any]:
         return {"etag": head["ETag"], "size": head["ContentLength"], "files": files}
 
-    def _download_all(
-        self, client: Any, stale: list[Planned], heads: dict[str, Any], state: dict[str, Any], folder: Path
-    ) -> None:
+    def _download_all(self, client: Any, items: list[Download], state: dict[str, Any], folder: Path) -> None:
         """Download and unpack every stale object to temporary files, then move them all into
         place; on any failure delete the temporary files and leave data/raw as it was."""
         from s3transfer.manager import TransferManager
 
-        items = [Download(p, heads[p.url]) for p in stale]
         temps: list[Path] = []
-        hook = _if_match({p.key: heads[p.url]["ETag"] for p in stale})
+        hook = _if_match({item.planned.key: item.head["ETag"] for item in items})
         client.meta.events.register("before-parameter-build.s3.GetObject", hook)
         try:
             with TransferManager(client, _transfer_config()) as manager:
                 for item in items:
                     archive = _temp_in(folder, item.planned.name, temps)
                     with remote.errors_as_one_line(client, item.planned.url):
-                        download(client, manager, item.planned, item.head, archive)
+                        download(manager, item, archive)
                     unpack(item, archive, folder, temps)
             _make_folders(folder, [name for item in items for name in item.temps])
             for item in items:
@@ -528,4 +532,4 @@ class Fetch(luigi.Task):
             raise
         finally:
             client.meta.events.unregister("before-parameter-build.s3.GetObject", hook)
-        print(f"fetched {', '.join(p.name for p in stale)} into {shown(folder)}", flush=True)
+        print(f"fetched {', '.join(item.planned.name for item in items)} into {shown(folder)}", flush=True)
