@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import shutil
+import stat
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -111,6 +114,51 @@ def test_gz_and_zip_files_are_unpacked(bucket: Bucket, raw: Path, luigi_config):
     assert {name: (raw / name).read_bytes() for name in FILES} == FILES
 
 
+def zipped(members: dict[str, bytes]) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return archive.getvalue()
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """The files in folder and its subfolders, hidden ones left out."""
+    return {name: data for name, data in snapshot(folder).items() if not Path(name).name.startswith(".")}
+
+
+def test_a_zip_of_a_folder_unpacks_without_the_folder(bucket: Bucket, raw: Path, luigi_config):
+    """competition.zip made by zipping competition/ (with macOS's __MACOSX/ metadata): its files
+    land at the top of data/raw, where RawData finds them."""
+    from importlib import import_module
+
+    members = {f"competition/{name}": data for name, data in FILES.items()}
+    members["competition/docs/notes.txt"] = b"notes\n"
+    members["__MACOSX/competition/._train.csv"] = b"resource fork"
+    bucket.put("competition.zip", zipped(members))
+    luigi_config("s3", "files", json.dumps(["competition.zip"]))
+    raw_data = import_module(f"{MODULE}.data.raw").RawData()
+    assert luigi.build([raw_data], local_scheduler=True, log_level="WARNING")
+    assert files_in(raw) == {**FILES, "docs/notes.txt": b"notes\n"}
+    assert fetch_task(refresh=False).complete()
+
+
+def test_names_with_folders_keep_them(bucket: Bucket, raw: Path, luigi_config):
+    """A configured name with a folder, and zip members in different folders, land in those
+    folders of data/raw, created as needed; a second fetch downloads nothing."""
+    upload_competition(bucket)
+    bucket.put("extra/more/notes.csv", b"a\n1\n")
+    bucket.put("mixed.zip", zipped({"a/x.csv": b"x\n", "b/y.csv": b"y\n", "z.csv": b"z\n"}))
+    luigi_config("s3", "files", json.dumps([*FILES, "extra/more/notes.csv", "mixed.zip"]))
+    assert fetch()
+    extra = {"extra/more/notes.csv": b"a\n1\n", "a/x.csv": b"x\n", "b/y.csv": b"y\n", "z.csv": b"z\n"}
+    assert files_in(raw) == {**FILES, **extra}
+    assert fetch_task(refresh=False).complete()
+    gets = bucket.server.log.count("GET", f"/{bucket.name}/")
+    assert fetch()
+    assert bucket.server.log.count("GET", f"/{bucket.name}/") == gets
+
+
 def upload_in_parts(bucket: Bucket, name: str, data: bytes) -> None:
     """A multipart upload in 5 MB parts, which Fetch downloads in ranges of another size (8 MB)."""
     from boto3.s3.transfer import TransferConfig
@@ -131,6 +179,18 @@ def test_a_multipart_object_is_verified_and_fetched_once(bucket: Bucket, raw: Pa
     assert gets == 2  # ranged GETs of 8 MB
     assert fetch()
     assert bucket.server.log.count("GET", bucket.path("big.bin")) == gets
+
+
+def test_a_stale_local_copy_of_the_same_size_costs_one_part_size_request(bucket: Bucket, raw: Path, luigi_config):
+    """A multipart object whose local copy has its size but other bytes: the part size (a HEAD of
+    part 1) is asked for once, both to check the local copy and to verify the download."""
+    data = bytes(range(256)) * (45 * 1024)
+    upload_in_parts(bucket, "big.bin", data)
+    (raw / "big.bin").write_bytes(b"x" * len(data))
+    luigi_config("s3", "files", json.dumps(["big.bin"]))
+    assert fetch()
+    assert (raw / "big.bin").read_bytes() == data
+    assert bucket.server.log.count("HEAD", f"{bucket.path('big.bin')}?partNumber=1") == 1
 
 
 def test_files_already_in_place_are_recognised_without_a_download(bucket: Bucket, raw: Path):
@@ -308,6 +368,27 @@ def test_a_large_single_part_object_is_checked_with_its_crc32(bucket: Bucket, ra
     assert snapshot(raw) == before
 
 
+def test_a_file_in_the_way_of_a_folder_fails_before_any_file_moves(bucket: Bucket, raw: Path, fetched, luigi_config):
+    """Every file is downloaded and verified, then sub/test.csv cannot go where the file `sub`
+    is: the new train.csv, verified first, is not moved into place either."""
+    bucket.put("train.csv", b"id,f,target\n9,9,9\n")
+    bucket.put("sub/test.csv", FILES["test.csv"])
+    (raw / "sub").write_text("a file, not a folder\n")
+    luigi_config("s3", "files", json.dumps(["train.csv", "sub/test.csv"]))
+    before = snapshot(raw)
+    fails(errors().DataError, "sub/test.csv: cannot create its folder")
+    assert snapshot(raw) == before
+
+
+def test_a_folder_where_a_file_goes_fails_before_any_file_moves(bucket: Bucket, raw: Path, fetched, luigi_config):
+    bucket.put("train.csv", b"id,f,target\n9,9,9\n")
+    (raw / "test.csv").unlink()
+    (raw / "test.csv").mkdir()
+    before = snapshot(raw)
+    fails(errors().DataError, "test.csv: is (or would be) a folder")
+    assert snapshot(raw) == before
+
+
 def test_object_replaced_between_head_and_get(bucket: Bucket, raw: Path, fetched):
     """The object grows after Fetch asked for its ETag: the GET (If-Match) is refused."""
     bucket.put("test.csv", b"id,f\n3,0.5\n4,1.5\n")
@@ -342,6 +423,55 @@ def test_the_command_line_prints_one_error_line(bucket: Bucket, tmp_path: Path):
     assert "Traceback" not in result.stderr
 
 
+# --- what data/raw holds afterwards ------------------------------------------------------------------
+
+
+def _umask() -> int:
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return umask
+
+
+def test_written_files_get_the_mode_a_plain_open_gives(bucket: Bucket, raw: Path, luigi_config, tmp_path: Path):
+    """Fetched and unpacked files, .fetch.json, a run record and its patch, a file written through
+    atomic_file (as the submission copy is) and a cache folder: 0666 (0777) less the umask, not
+    the 0600 (0700) of mkstemp (mkdtemp)."""
+    from importlib import import_module
+
+    cache, record = import_module(f"{MODULE}.cache"), import_module(f"{MODULE}.runs.record")
+    expected = 0o666 & ~_umask()
+    if expected == 0o600:
+        pytest.skip("with this umask a private file is what a plain open() gives too")
+    bucket.put("train.csv", FILES["train.csv"])
+    bucket.put("test.csv.gz", gzip.compress(FILES["test.csv"]))
+    luigi_config("s3", "files", json.dumps(["train.csv", "test.csv.gz"]))
+    assert fetch()
+    luigi_config("paths", "runs", tmp_path / "runs")
+    record.write_record({"run_id": "r1", "tasks": {}}, "diff\n")
+    copy = tmp_path / "submissions" / "submission.csv"
+    with cache.atomic_file(copy) as temp:
+        shutil.copyfile(raw / "train.csv", temp)
+    written = [raw / "train.csv", raw / "test.csv", raw / ".fetch.json", tmp_path / "runs" / "r1.json"]
+    written += [tmp_path / "runs" / "r1.patch", copy]
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: oct(expected) for p in written}
+    with cache.atomic_folder(tmp_path / "cache" / "Task" / "abc") as folder:
+        pass
+    assert oct(stat.S_IMODE(folder.parent.joinpath("abc").stat().st_mode)) == oct(0o777 & ~_umask())
+
+
+def test_what_killed_fetches_left_is_removed(bucket: Bucket, raw: Path):
+    """Temporary downloads and a half-written .fetch.json of a process that is gone are deleted by
+    the next fetch; those of a running process are not."""
+    gone = 99999999  # above any pid_max
+    leftovers = [f".fetch-{gone}-x1y2-train.csv", f"..fetch.json.{gone}-x1y2"]  # the latter: atomic_file's
+    running = [f".fetch-{os.getpid()}-x1y2-train.csv", f"..fetch.json.{os.getpid()}-x1y2"]
+    for name in leftovers + running:
+        (raw / name).write_text("partial")
+    upload_competition(bucket)
+    assert fetch()
+    assert sorted(p.name for p in raw.iterdir() if p.name.startswith(".")) == sorted([".fetch.json", *running])
+
+
 # --- RawData and Push -------------------------------------------------------------------------------
 
 
@@ -354,16 +484,19 @@ def test_raw_data_fetches_when_a_bucket_is_set(bucket: Bucket, raw: Path):
 
 
 @pytest.fixture
-def submissions(bucket: Bucket, tmp_path: Path, luigi_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+def submissions(bucket: Bucket, tmp_path: Path, luigi_config) -> Path:
     """submissions/ and runs/ in tmp_path; returns the submissions folder."""
-    from importlib import import_module
-
     folder = tmp_path / "submissions"
     folder.mkdir()
     luigi_config("paths", "submissions", folder)
     (tmp_path / "runs").mkdir()
-    monkeypatch.setattr(import_module(f"{MODULE}.push"), "runs_dir", lambda: tmp_path / "runs")
+    luigi_config("paths", "runs", tmp_path / "runs")
     return folder
+
+
+def run_record(run: str, submission: str) -> str:
+    """A run record's JSON text, with only what Push reads (and a record must have)."""
+    return json.dumps({"run_id": run, "tasks": {}, "submission": {"path": f"submissions/{submission}"}})
 
 
 def push() -> None:
@@ -381,16 +514,14 @@ def pushed(bucket: Bucket) -> dict[str, bytes]:
 
 
 def test_push_uploads_the_newest_submission_and_its_run_record(bucket: Bucket, submissions: Path, tmp_path: Path):
-    import os
-
     old, new = submissions / "submission-old.csv", submissions / "submission-new.csv"
     old.write_text("id,target\n1,0.1\n")
     new.write_text("id,target\n1,0.9\n")
     os.utime(old, ns=(1, 1))
     runs = tmp_path / "runs"
-    (runs / "r1.json").write_text(json.dumps({"submission": {"path": "submissions/submission-new.csv"}}))
+    (runs / "r1.json").write_text(run_record("r1", "submission-new.csv"))
     (runs / "r1.patch").write_text("diff\n")
-    (runs / "r0.json").write_text(json.dumps({"submission": {"path": "submissions/submission-old.csv"}}))
+    (runs / "r0.json").write_text(run_record("r0", "submission-old.csv"))
     push()
     assert pushed(bucket) == {
         "submission-new.csv": b"id,target\n1,0.9\n",
@@ -404,6 +535,18 @@ def test_push_without_a_run_record_pushes_the_submission_and_says_so(bucket: Buc
     push()
     assert set(pushed(bucket)) == {"submission-a.csv"}
     assert "no run record" in capsys.readouterr().out
+
+
+def test_an_unreadable_run_record_stops_push_before_any_upload(bucket: Bucket, submissions: Path, tmp_path: Path):
+    """As it stops `make runs`: one line naming the record, and nothing pushed."""
+    (submissions / "submission-a.csv").write_text("id,target\n1,0.9\n")
+    (tmp_path / "runs" / "r1.json").write_text(run_record("r1", "submission-a.csv"))
+    (tmp_path / "runs" / "r2.json").write_text('{"run_id": "r2", ')
+    with pytest.raises(errors().DataError) as caught:
+        push()
+    message = str(caught.value)
+    assert "r2.json: not a readable run record" in message and "\n" not in message
+    assert pushed(bucket) == {}
 
 
 def test_push_errors(bucket: Bucket, submissions: Path, luigi_config):

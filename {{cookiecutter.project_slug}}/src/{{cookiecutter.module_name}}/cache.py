@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import ast
 import contextlib
+import glob
 import hashlib
 import inspect
 import json
@@ -128,13 +129,33 @@ def fingerprint(path: Path) -> str:
     return checksum
 
 
+# Read once, at import: os.umask can only be read by setting it, which would race with threads.
+_UMASK = os.umask(0o22)
+os.umask(_UMASK)
+
+
+def temp_file(folder: Path, prefix: str, suffix: str = "") -> Path:
+    """A new empty file `<prefix><random><suffix>` in folder, with the mode a plain open() gives
+    (0666 less the umask), not mkstemp's 0600: the file is renamed into place and must stay as
+    readable as any other file the user writes."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` that replaces it only if the block succeeds."""
+    """Yield a temporary path beside `path` that replaces it only if the block succeeds.
+
+    The temporary file is `.<name>.<pid>-<random>`, so a later write of the same path deletes
+    those a killed process left behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    remove_abandoned(path.parent, f".{path.name}.")
+    tmp = temp_file(path.parent, f".{path.name}.{os.getpid()}-")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -182,20 +203,26 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_abandoned(final: Path) -> None:
-    """Delete temporary folders left by killed runs of this task (their process is gone)."""
-    for leftover in final.parent.glob(f".tmp-{final.name}-*"):
-        pid = leftover.name.split("-")[2]  # .tmp-<hash>-<pid>-<random>
-        if pid.isdigit() and not pid_alive(int(pid)):
+def remove_abandoned(folder: Path, prefix: str) -> None:
+    """Delete the files and folders `<prefix><pid>-...` in folder whose process is gone: what
+    killed runs left of their temporary files and folders."""
+    for leftover in folder.glob(f"{glob.escape(prefix)}*"):
+        pid = leftover.name.removeprefix(prefix).split("-")[0]
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_folder(final: Path) -> Iterator[Path]:
     """Yield an empty temporary folder that becomes `final` only if the block succeeds."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(final)
+    remove_abandoned(final.parent, f".tmp-{final.name}-")
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-{os.getpid()}-", dir=final.parent))
+    tmp.chmod(0o777 & ~_UMASK)  # mkdtemp's 0700 would keep the result from other users
     try:
         yield tmp
         try:

@@ -6,7 +6,6 @@ record of the code and parameters that made it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import luigi
 from . import s3 as remote
 from .config import runs_dir, shown, submissions_dir
 from .errors import DataError
+from .runs.record import all_records, patch_path, record_path
 
 
 def newest_submission() -> Path:
@@ -26,18 +26,14 @@ def newest_submission() -> Path:
 
 
 def records_of(submission: Path) -> list[Path]:
-    """Run records (runs/*.json) whose "submission" "path" names this file, each with its .patch
-    when there is one."""
+    """The run records (runs/<run id>.json) whose submission is this file, oldest first, each with
+    its .patch when there is one; an unreadable record is a one-line DataError, as in `make runs`."""
     found = []
-    for record in sorted(runs_dir().glob("*.json")):
-        try:
-            named = json.loads(record.read_text())["submission"]["path"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if Path(named).name == submission.name:
-            found.append(record)
-            if record.with_suffix(".patch").is_file():
-                found.append(record.with_suffix(".patch"))
+    for record in reversed(all_records()):
+        made = record.get("submission")
+        if isinstance(made, dict) and Path(str(made.get("path"))).name == submission.name:
+            run = record["run_id"]
+            found += [path for path in (record_path(run), patch_path(run)) if path.is_file()]
     return found
 
 

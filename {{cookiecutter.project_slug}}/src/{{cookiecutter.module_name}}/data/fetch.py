@@ -20,19 +20,18 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import luigi
 
 from .. import s3 as remote
-from ..cache import atomic_file, pid_alive
+from ..cache import atomic_file, remove_abandoned, temp_file
 from ..config import raw_dir, s3, shown
 from ..errors import ConfigError, DataError, S3Error
 
@@ -249,35 +248,41 @@ class Progress:
 # --- one object ---------------------------------------------------------------------------------
 
 
+class Checksum(NamedTuple):
+    """What a download is checked against: S3's value, and the part size an ETag is made of."""
+
+    name: str
+    expected: str
+    part_size: int | None = None
+
+    def digest(self) -> ETag | CRC32:
+        """A new digest that computes the value from the bytes fed in order."""
+        return CRC32() if self.name == "CRC32" else ETag(self.part_size)
+
+
 @dataclass
 class Download:
     """A verified object in a temporary file, and the files it becomes in data/raw."""
 
     planned: Planned
     head: dict[str, Any]
+    check: Checksum | None
     temps: dict[str, Path] = field(default_factory=dict)  # final name -> temporary file
-
-
-class Checksum(NamedTuple):
-    """What a download is checked against: S3's value and how to compute it from the bytes."""
-
-    name: str
-    expected: str
-    digest: ETag | CRC32
 
 
 def checksum(client: Any, planned: Planned, head: dict[str, Any]) -> Checksum | None:
     """How to check a download; None when S3 gives nothing to check but the size.
 
     The object's full-object CRC32 when it has one (boto3 and the AWS CLI add it on upload),
-    else its ETag when that is made of MD5s.
+    else its ETag when that is made of MD5s (for a multipart upload, this asks S3 for the part
+    size: call it once per object).
     """
     crc, kind = head.get("ChecksumCRC32", ""), head.get("ChecksumType")
     single_part = "-" not in head["ETag"]  # its checksum is of the whole object, whatever the type says
     if crc and "-" not in crc and (kind == "FULL_OBJECT" or single_part):
-        return Checksum("CRC32", crc, CRC32())
+        return Checksum("CRC32", crc)
     if _md5_etag(head):
-        return Checksum("ETag", head["ETag"].strip('"'), ETag(_part_size(client, planned, head)))
+        return Checksum("ETag", head["ETag"].strip('"'), _part_size(client, planned, head))
     return None
 
 
@@ -313,10 +318,11 @@ def _if_match(expected: dict[str, str]):
     return add
 
 
-def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], temp: Path) -> None:
+def download(manager: Any, item: Download, temp: Path) -> None:
     """Download one object into temp and check its size and checksum; S3Error when they differ."""
     from s3transfer.subscribers import BaseSubscriber
 
+    planned, head, check = item.planned, item.head, item.check
     size = head["ContentLength"]
     progress = Progress(planned.name, size) if size >= PROGRESS_FROM else None
 
@@ -332,8 +338,7 @@ def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], 
             if progress:
                 progress(bytes_transferred)
 
-    check = checksum(client, planned, head)
-    target = HashingFile(temp, check.digest if check else CRC32())  # without a check, nothing is compared
+    target = HashingFile(temp, check.digest() if check else CRC32())  # without a check, nothing is compared
     try:
         manager.download(remote.bucket(), planned.key, target, subscribers=[Known()]).result()
     except BaseException:
@@ -355,10 +360,9 @@ def download(client: Any, manager: Any, planned: Planned, head: dict[str, Any], 
 
 def _temp_in(folder: Path, name: str, temps: list[Path]) -> Path:
     """A new hidden temporary file in folder, added to temps (deleted if the fetch fails)."""
-    fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=f"-{Path(name).name}", dir=folder)
-    os.close(fd)
-    temps.append(Path(path))
-    return Path(path)
+    path = temp_file(folder, f"{TEMP_PREFIX}{os.getpid()}-", f"-{Path(name).name}")
+    temps.append(path)
+    return path
 
 
 def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> None:
@@ -375,11 +379,8 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
     elif name.endswith(".zip"):
         try:
             with zipfile.ZipFile(archive) as bundle:
-                for member in bundle.infolist():
-                    if member.is_dir():
-                        continue
-                    remote.local_path(member.filename, folder, what=f"{item.planned.url} member")
-                    item.temps[member.filename] = out = _temp_in(folder, member.filename, temps)
+                for final, member in zip_members(bundle, folder, f"{item.planned.url} member").items():
+                    item.temps[final] = out = _temp_in(folder, final, temps)
                     with bundle.open(member) as source, open(out, "wb") as sink:
                         shutil.copyfileobj(source, sink, 8 * MB)
         except (OSError, EOFError, zipfile.BadZipFile) as error:
@@ -389,27 +390,56 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
         item.temps[name] = archive
 
 
+def zip_members(bundle: zipfile.ZipFile, folder: Path, what: str) -> dict[str, zipfile.ZipInfo]:
+    """A zip's files by their names in data/raw: their paths in the archive, less the one folder
+    that holds them all when there is one (an archive made by zipping a folder), so that
+    `competition.zip` holding `competition/train.csv` gives data/raw/train.csv. macOS's
+    `__MACOSX/` metadata is left out; a member that would land outside folder is refused."""
+    files = [m for m in bundle.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+    parts = {m.filename: PurePosixPath(m.filename).parts for m in files}
+    for member in files:
+        remote.local_path(member.filename, folder, what=what)
+    one_folder = len({p[0] for p in parts.values()}) == 1 and all(len(p) > 1 for p in parts.values())
+    named = {"/".join(parts[m.filename][1:]) if one_folder else m.filename: m for m in files}
+    for name in named:
+        remote.local_path(name, folder, what=what)
+    return named
+
+
+def _make_folders(folder: Path, names: list[str]) -> None:
+    """Create the folders the files go into, before any file is moved into place: a folder where
+    a file goes, or a file where a folder goes, fails the fetch while data/raw is as it was."""
+    parents = {str(parent) for name in names for parent in PurePosixPath(name).parents}
+    for name in names:
+        if name in parents or (folder / name).is_dir():
+            raise DataError(f"{shown(folder / name)}: is (or would be) a folder, so the fetched file cannot go there")
+    for name in names:
+        try:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataError(f"{shown(folder / name)}: cannot create its folder ({error.strerror or error})") from None
+
+
 def _remove_abandoned(folder: Path) -> None:
-    """Delete temporary files left by killed fetches (their process is gone)."""
-    for leftover in folder.glob(f"{TEMP_PREFIX}*"):
-        pid = leftover.name.removeprefix(TEMP_PREFIX).split("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            leftover.unlink(missing_ok=True)
+    """Delete what killed fetches left in data/raw: their temporary downloads and the temporary
+    file of a `.fetch.json` they were writing."""
+    remove_abandoned(folder, TEMP_PREFIX)
+    remove_abandoned(folder, f".{STATE}.")
 
 
-def already_there(client: Any, planned: Planned, head: dict[str, Any], folder: Path) -> bool:
+def already_there(planned: Planned, head: dict[str, Any], check: Checksum | None, folder: Path) -> bool:
     """Whether a file put into data/raw some other way (or fetched before the record was lost)
     is the object already: same size and same ETag, computed locally, so no download."""
     path = folder / planned.name
     if planned.name.endswith((".gz", ".zip")) or not path.is_file() or path.stat().st_size != head["ContentLength"]:
         return False
-    check = checksum(client, planned, head)
     if not check:
         return False
+    digest = check.digest()
     with open(path, "rb") as f:
         while block := f.read(8 * MB):
-            check.digest.update(block)
-    return check.digest.final() == check.expected
+            digest.update(block)
+    return digest.final() == check.expected
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -442,18 +472,19 @@ class Fetch(luigi.Task):
         files = planned()
         client = remote.client()
         state = read_state(folder)
-        heads, stale = {}, []
+        stale = []
         for p in files:
             with remote.errors_as_one_line(client, p.url):
-                heads[p.url] = head = client.head_object(Bucket=remote.bucket(), Key=p.key, ChecksumMode="ENABLED")
+                head = client.head_object(Bucket=remote.bucket(), Key=p.key, ChecksumMode="ENABLED")
                 if self._unchanged(head, state.get(p.url, {}), folder):
                     continue
-                if already_there(client, p, head, folder):
+                check = checksum(client, p, head)  # once: for a multipart ETag it costs a HEAD
+                if already_there(p, head, check, folder):
                     state[p.url] = self._entry(head, {p.name: _stat(folder / p.name)})
                 else:
-                    stale.append(p)
+                    stale.append(Download(p, head, check))
         if stale:
-            self._download_all(client, stale, heads, state, folder)
+            self._download_all(client, stale, state, folder)
         if state != read_state(folder):
             with atomic_file(folder / STATE) as temp:
                 temp.write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -473,24 +504,22 @@ class Fetch(luigi.Task):
     def _entry(head: dict[str, Any], files: dict[str, dict[str, int]]) -> dict[str, Any]:
         return {"etag": head["ETag"], "size": head["ContentLength"], "files": files}
 
-    def _download_all(
-        self, client: Any, stale: list[Planned], heads: dict[str, Any], state: dict[str, Any], folder: Path
-    ) -> None:
+    def _download_all(self, client: Any, items: list[Download], state: dict[str, Any], folder: Path) -> None:
         """Download and unpack every stale object to temporary files, then move them all into
         place; on any failure delete the temporary files and leave data/raw as it was."""
         from s3transfer.manager import TransferManager
 
-        items = [Download(p, heads[p.url]) for p in stale]
         temps: list[Path] = []
-        hook = _if_match({p.key: heads[p.url]["ETag"] for p in stale})
+        hook = _if_match({item.planned.key: item.head["ETag"] for item in items})
         client.meta.events.register("before-parameter-build.s3.GetObject", hook)
         try:
             with TransferManager(client, _transfer_config()) as manager:
                 for item in items:
                     archive = _temp_in(folder, item.planned.name, temps)
                     with remote.errors_as_one_line(client, item.planned.url):
-                        download(client, manager, item.planned, item.head, archive)
+                        download(manager, item, archive)
                     unpack(item, archive, folder, temps)
+            _make_folders(folder, [name for item in items for name in item.temps])
             for item in items:
                 written = {}
                 for name, temp in item.temps.items():
@@ -503,4 +532,4 @@ class Fetch(luigi.Task):
             raise
         finally:
             client.meta.events.unregister("before-parameter-build.s3.GetObject", hook)
-        print(f"fetched {', '.join(p.name for p in stale)} into {shown(folder)}", flush=True)
+        print(f"fetched {', '.join(item.planned.name for item in items)} into {shown(folder)}", flush=True)

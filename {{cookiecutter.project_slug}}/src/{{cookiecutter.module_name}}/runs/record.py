@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -123,7 +122,6 @@ def write_record(record: dict[str, Any], patch: str | None) -> None:
     if patch:
         with atomic_file(patch_path(run)) as tmp:
             tmp.write_text(patch, encoding="utf-8", errors="surrogateescape")
-            readable(tmp)
     else:
         patch_path(run).unlink(missing_ok=True)
     _write_json(record_path(run), record)
@@ -132,14 +130,6 @@ def write_record(record: dict[str, Any], patch: str | None) -> None:
 def _write_json(path: Path, record: dict[str, Any]) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        readable(tmp)
-
-
-def readable(path: Path) -> None:
-    """The permissions a new file gets from the umask (temporary files are private to the user)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
 
 
 def _inputs(task: Any) -> dict[str, Path]:

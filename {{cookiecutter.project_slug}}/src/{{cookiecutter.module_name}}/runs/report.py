@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from ..cache import atomic_file
 from ..config import PROJECT_ROOT, shown
 from ..errors import ConfigError
-from .record import readable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,14 +58,12 @@ def write_report(records: list[dict[str, Any]], folder: Path) -> list[Path]:
             continue
         with atomic_file(folder / name) as tmp:  # a bare Figure renders with Agg: no display, no pyplot state
             figure.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-            readable(tmp)
         sections.append(Section(title, text, name))
     title = f"Runs report: latest run {latest['run_id']}"
     written = []
     for name, render in (("report.md", markdown), ("report.html", html_page)):
         with atomic_file(folder / name) as tmp:
             tmp.write_text(render(title, sections))
-            readable(tmp)
         written.append(folder / name)
     return written
 
