@@ -183,3 +183,48 @@ def test_repeated_ids_are_found_in_any_chunk(chunks, repeats, dense):
     """Repeated ids are found within and across chunks, whether the ids are dense integers
     (one bit per possible id) or anything else (kept as values)."""
     assert repeats_of(*chunks) == (repeats, dense)
+
+
+# --- reading ahead ----------------------------------------------------------------------------
+
+
+def test_reader_thread_stops_when_the_consumer_fails(tmp_path: Path):
+    """A consumer that fails on the first batch, while the reader thread has read the rest of a
+    file into a full queue and waits to hand over its end, returns at once with its error, and
+    the reader is closed; it used to wait for the reader thread forever."""
+    import threading
+
+    import pyarrow.csv as pv
+
+    from {{ cookiecutter.module_name }}.data.ingest import read_ahead
+
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"a": range(2000), "b": [f"value {i}" for i in range(2000)]}).to_csv(path, index=False)
+    with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 12)) as reader:
+        count = sum(1 for _ in reader)
+    assert count > 3
+    read_all, closed = threading.Event(), threading.Event()
+
+    def batches():
+        try:
+            with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 12)) as reader:
+                yield from reader
+            read_all.set()
+        finally:
+            closed.set()
+
+    failures = []
+
+    def consume() -> None:
+        try:
+            for _ in read_ahead(batches(), depth=count - 1):  # the rest of the file fills the queue
+                assert read_all.wait(timeout=30)
+                raise ValueError("the consumer failed")
+        except ValueError as error:
+            failures.append(error)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(timeout=30)
+    assert not consumer.is_alive(), "read_ahead waits for its reader thread forever"
+    assert [str(f) for f in failures] == ["the consumer failed"] and closed.is_set()

@@ -141,25 +141,34 @@ def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
 
 def read_ahead(batches: Iterator, depth: int = READ_AHEAD_CHUNKS) -> Iterator:
     """The batches, parsed by a second thread while this one converts and writes the previous
-    ones (Arrow's streaming CSV reader uses one core; both release the GIL)."""
+    ones (Arrow's streaming CSV reader uses one core; both release the GIL). When the consumer
+    stops early (an error, or it has seen enough), every put of the reader gives up, so neither
+    thread waits for the other forever, and the reader is closed."""
     done = object()
     queue: Queue = Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return
+            except Full:
+                pass
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        queue.put(batch, timeout=0.1)
-                        break
-                    except Full:
-                        pass
+                put(batch)
                 if stop.is_set():
                     return
-            queue.put(done)
+            put(done)
         except BaseException as error:  # handed to the consumer, raised there
-            queue.put(error)
+            put(error)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, name="csv-reader", daemon=True)
     thread.start()
