@@ -152,6 +152,27 @@ def test_pinned_column_type_is_used(tmp_path: Path, competition: Competition):
     assert not pd.api.types.is_numeric_dtype(stored["late_missing"])
 
 
+def test_quoted_values_with_line_breaks_span_chunks(tmp_path: Path, competition: Competition):
+    """Quoted text holding line breaks, in a file of many small chunks, is read as pd.read_csv
+    reads it; Arrow used to stop with "CSV parser got out of sync with chunker"."""
+    train, test, sample = drifting_files(competition)
+    notes = [f'note {i}\nsecond line, "quoted"\n' if i % 3 else f"note {i}" for i in range(len(train))]
+    train = train.assign(notes=notes)
+    test = test.assign(notes=[f"a\nb {i}" for i in range(len(test))])
+    pipeline = Pipeline(tmp_path, ingest={"chunk_mb": str(SMALL_CHUNK_MB)})
+    pipeline.write_raw(train, test, sample)
+    assert (pipeline.raw / "train.csv").stat().st_size > 10 * SMALL_CHUNK_MB * 2**20
+
+    result = pipeline.run("Ingest")
+
+    assert result.returncode == 0, describe(result)
+    for part in ("train", "test"):
+        stored = pd.read_parquet(ingest_folder(pipeline) / f"{part}.parquet", columns=["notes", competition.id_column])
+        expected = pd.read_csv(pipeline.raw / f"{part}.csv", usecols=["notes", competition.id_column])
+        pd.testing.assert_frame_equal(stored[expected.columns], expected, check_dtype=False)
+    assert stored["notes"].str.contains("\n").all()
+
+
 # --- repeated ids -----------------------------------------------------------------------------
 
 

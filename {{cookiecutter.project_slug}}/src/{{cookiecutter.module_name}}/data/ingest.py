@@ -71,6 +71,27 @@ def _arrow_type(kind: str) -> pa.DataType:
     }[kind]
 
 
+def _parse_options():
+    """Quoted values may hold line breaks, as pd.read_csv reads them: without this, Arrow cuts
+    the file into chunks at any line break, and a value spanning one stops the read."""
+    import pyarrow.csv as pv
+
+    return pv.ParseOptions(newlines_in_values=True)
+
+
+def _read_error(path: Path, names: list[str], error: Exception) -> Exception:
+    """The error to raise for what Arrow's CSV reader raised: a value that does not convert
+    to its column's type drifts (the caller may widen the type); anything else is bad data."""
+    column = re.match(r"In CSV column #(\d+): ", str(error))
+    name = names[int(column.group(1))] if column and int(column.group(1)) < len(names) else None
+    where = f"{shown(path)}: column {name!r}" if name is not None else shown(path)
+    if "invalid UTF8" in str(error) or isinstance(error, UnicodeDecodeError):
+        return DataError(f"{where}: holds bytes that are not UTF-8 text; save the file as UTF-8")
+    if name is not None and re.match(r"In CSV column #\d+: CSV conversion error to (?!string)", str(error)):
+        return TypeDriftError(path, name, str(error))
+    return DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " "))
+
+
 class TypeDriftError(Exception):
     """A value that does not fit the type chosen for its column from the first chunk."""
 
@@ -98,16 +119,15 @@ def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] |
     )
     rows = 0
     try:
-        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=block), convert_options=convert) as reader:
+        with pv.open_csv(
+            path, read_options=pv.ReadOptions(block_size=block), parse_options=_parse_options(), convert_options=convert
+        ) as reader:
             for batch in reader:
                 rows += batch.num_rows
                 if batch.num_rows:
                     yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        drift = re.match(r"In CSV column #(\d+): CSV conversion error", str(error))
-        if drift:
-            raise TypeDriftError(path, names[int(drift.group(1))], str(error)) from None
-        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
+        raise _read_error(path, names, error) from None
     if not rows:
         raise DataError(f"{shown(path)}: has a header but no rows")
 
@@ -127,12 +147,13 @@ def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
     import pyarrow.csv as pv
 
     try:
-        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
+        read = pv.ReadOptions(block_size=1 << 20)
+        with pv.open_csv(path, read_options=read, parse_options=_parse_options()) as reader:
             names = reader.schema.names
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         if "Empty CSV file" in str(error):
             raise DataError(f"{shown(path)}: file is empty") from None
-        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
+        raise _read_error(path, [], error) from None
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataError(f"{shown(path)}: repeated column names ({_examples(duplicated)})")
