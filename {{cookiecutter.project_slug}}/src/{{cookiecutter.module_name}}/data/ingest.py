@@ -372,22 +372,35 @@ class Tally:
         return FileScan(self.path, self.columns, self.rows, self.ids, kept)
 
 
-def scan(path: Path, pinned: dict[str, str], whole: bool = True) -> FileScan:
-    """Every value of a file read as text (or only the first chunk's, unless whole): each
-    column's narrowest kind. Only the kinds, names and path are used (the conversion to
-    Parquet counts the rest), so distinct values and ids are not counted here."""
-    columns = {
-        name: ColumnScan(kind=pinned.get(name), infer=name not in pinned, distinct=None) for name in header(path)
-    }
+def scan(path: Path, pinned: dict[str, str], head: FileScan | None = None) -> FileScan:
+    """The first chunk's values read as text (or every value, given the first chunk's scan,
+    the head): each column's narrowest kind. Only the kinds, names and path are used (the
+    conversion to Parquet counts the rest), so distinct values and ids are not counted here.
+    A whole scan reads only the columns whose kind a value could still change: not the pinned
+    ones, nor those already text in the first chunk."""
     import pyarrow.compute as pc
 
+    names = header(path)
+    settled = {} if head is None else {c: s.kind for c, s in head.columns.items() if c in pinned or s.kind == "text"}
+    columns = {
+        name: ColumnScan(kind=pinned.get(name), infer=name not in pinned, distinct=None)
+        for name in names
+        if name not in settled
+    }
     counts = Tally(path, columns, None, keep_ids=False)
-    for batch in chunks(path) if whole else itertools.islice(chunks(path), 1):
+    if head is None:
+        [batch] = itertools.islice(chunks(path), 1)
         counts.add(batch)
+    elif columns:
+        for batch in read_ahead(chunks(path, columns=list(columns))):
+            counts.add(batch)  # trying the kinds on a chunk while the reader thread parses the next
     scanned = counts.result()
-    if not whole:
+    scanned.columns = {
+        name: columns.get(name) or ColumnScan(kind=settled[name], infer=False, distinct=None) for name in names
+    }
+    if head is None:
         scanned.unrepeated = {
-            name for name in columns if 2 * pc.count_distinct(batch.column(name)).as_py() > batch.num_rows
+            name for name in names if 2 * pc.count_distinct(batch.column(name)).as_py() > batch.num_rows
         }
     return scanned
 
@@ -551,7 +564,7 @@ class Ingest(CachedTask):
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
         pinned = pinned_types(header(train_path))
-        heads = [scan(path, pinned, whole=False) for path in (train_path, test_path, sample_path)]
+        heads = [scan(path, pinned) for path in (train_path, test_path, sample_path)]
         self.check_columns(*heads)
 
         drifted = any(c.kind is None for head in heads[:2] for c in head.columns.values())
@@ -563,7 +576,7 @@ class Ingest(CachedTask):
                     raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
                 drifted = True
         if drifted:  # types from every value, then convert again
-            whole = [scan(path, pinned) for path in paths.values()]
+            whole = [scan(path, pinned, head) for path, head in zip(paths.values(), heads, strict=True)]
             try:
                 train, test, sample = self.write(whole, pinned, heads)
             except TypeDriftError as drift:
