@@ -173,6 +173,24 @@ def test_quoted_values_with_line_breaks_span_chunks(tmp_path: Path, competition:
     assert stored["notes"].str.contains("\n").all()
 
 
+def test_text_not_in_utf8_late_in_a_file_is_one_error_line(tmp_path: Path, competition: Competition):
+    """A Latin-1 value chunks after the first (met while converting, not while choosing the
+    types) stops the run with one line naming the file and the column, and leaves no table."""
+    train, test, sample = drifting_files(competition)
+    pipeline = Pipeline(tmp_path, ingest={"chunk_mb": str(SMALL_CHUNK_MB)})
+    pipeline.write_raw(train, test, sample)
+    spoiled = train.assign(color=train["color"].where(train.index != 2800, "café"))
+    spoiled.to_csv(pipeline.raw / "train.csv", index=False, encoding="latin-1")
+
+    result = pipeline.run("Ingest")
+
+    assert result.returncode != 0, describe(result)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "train.csv: column 'color'" in errors[0] and "not UTF-8" in errors[0], describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    assert pipeline.done_folders("Ingest") == [] and list(pipeline.cache.rglob(".tmp-*")) == []
+
+
 # --- repeated ids -----------------------------------------------------------------------------
 
 
