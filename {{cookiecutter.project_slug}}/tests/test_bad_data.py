@@ -46,6 +46,13 @@ def header_only_test(p, comp, train, test, sample):
     p.write_raw(train, test.iloc[:0], sample)
 
 
+def latin1_train(p, comp, train, test, sample):
+    """A text value in Latin-1 (one byte for é), which is not valid UTF-8."""
+    p.write_raw(train, test, sample)
+    spoiled = train.assign(f_code=train["f_code"].where(train.index != 7, "café"))
+    spoiled.to_csv(p.raw / "train.csv", index=False, encoding="latin-1")
+
+
 CASES = {
     "missing-id-column": Case(missing_id_column, ("train.csv",), lambda c: [c.id_column]),
     "missing-target-column": Case(missing_target_column, ("train.csv",), lambda c: [c.target_column]),
@@ -55,6 +62,7 @@ CASES = {
     ),
     "empty-train": Case(empty_train, ("train.csv",), lambda c: ["empty"]),
     "header-only-test": Case(header_only_test, ("test.csv",), lambda c: ["no rows"]),
+    "latin1-train": Case(latin1_train, ("train.csv",), lambda c: ["'f_code'", "not UTF-8"]),
 }
 
 

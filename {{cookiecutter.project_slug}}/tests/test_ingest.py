@@ -152,34 +152,121 @@ def test_pinned_column_type_is_used(tmp_path: Path, competition: Competition):
     assert not pd.api.types.is_numeric_dtype(stored["late_missing"])
 
 
+def test_quoted_values_with_line_breaks_span_chunks(tmp_path: Path, competition: Competition):
+    """Quoted text holding line breaks, in a file of many small chunks, is read as pd.read_csv
+    reads it; Arrow used to stop with "CSV parser got out of sync with chunker"."""
+    train, test, sample = drifting_files(competition)
+    notes = [f'note {i}\nsecond line, "quoted"\n' if i % 3 else f"note {i}" for i in range(len(train))]
+    train = train.assign(notes=notes)
+    test = test.assign(notes=[f"a\nb {i}" for i in range(len(test))])
+    pipeline = Pipeline(tmp_path, ingest={"chunk_mb": str(SMALL_CHUNK_MB)})
+    pipeline.write_raw(train, test, sample)
+    assert (pipeline.raw / "train.csv").stat().st_size > 10 * SMALL_CHUNK_MB * 2**20
+
+    result = pipeline.run("Ingest")
+
+    assert result.returncode == 0, describe(result)
+    for part in ("train", "test"):
+        stored = pd.read_parquet(ingest_folder(pipeline) / f"{part}.parquet", columns=["notes", competition.id_column])
+        expected = pd.read_csv(pipeline.raw / f"{part}.csv", usecols=["notes", competition.id_column])
+        pd.testing.assert_frame_equal(stored[expected.columns], expected, check_dtype=False)
+    assert stored["notes"].str.contains("\n").all()
+
+
+def test_text_not_in_utf8_late_in_a_file_is_one_error_line(tmp_path: Path, competition: Competition):
+    """A Latin-1 value chunks after the first (met while converting, not while choosing the
+    types) stops the run with one line naming the file and the column, and leaves no table."""
+    train, test, sample = drifting_files(competition)
+    pipeline = Pipeline(tmp_path, ingest={"chunk_mb": str(SMALL_CHUNK_MB)})
+    pipeline.write_raw(train, test, sample)
+    spoiled = train.assign(color=train["color"].where(train.index != 2800, "café"))
+    spoiled.to_csv(pipeline.raw / "train.csv", index=False, encoding="latin-1")
+
+    result = pipeline.run("Ingest")
+
+    assert result.returncode != 0, describe(result)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "train.csv: column 'color'" in errors[0] and "not UTF-8" in errors[0], describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    assert pipeline.done_folders("Ingest") == [] and list(pipeline.cache.rglob(".tmp-*")) == []
+
+
 # --- repeated ids -----------------------------------------------------------------------------
 
 
-def repeats_of(*chunks: list[str]) -> tuple[list, bool]:
-    """The repeats UniqueIds finds in chunks of ids, and whether it kept them as a dense range."""
+def repeats_of(*chunks: list) -> tuple[list, bool]:
+    """The repeats UniqueIds finds in chunks of ids (integers, or text), and whether it kept
+    them as a dense range."""
     import pyarrow as pa
 
     from {{ cookiecutter.module_name }}.data.ingest import UniqueIds
 
     ids = UniqueIds()
     for chunk in chunks:
-        ids.add(pa.array(chunk, pa.string()))
+        ids.add(pa.array(chunk))
     return ids.repeats(), ids.seen is not None
 
 
 @pytest.mark.parametrize(
     ("chunks", "repeats", "dense"),
     [
-        ((["1", "2", "3"], ["4", "5"]), [], True),
-        ((["1", "2", "3"], ["4", "2"]), [2], True),  # across chunks
-        ((["5", "6", "6"], ["1", "2"]), [6], True),  # within a chunk; the range grows downwards
-        ((["5", "6"], ["1", "2", "100000000000"]), [], False),  # sparse: kept as values
-        ((["5", "6", "6"], ["a", "2"]), [6], False),  # text after numbers
+        (([1, 2, 3], [4, 5]), [], True),
+        (([1, 2, 3], [4, 2]), [2], True),  # across chunks
+        (([5, 6, 6], [1, 2]), [6], True),  # within a chunk; the range grows downwards
+        (([5, 6], [1, 2, 100000000000]), [], False),  # sparse: kept as values
+        (([5, 6, 6], ["a", "2"]), [6], False),  # text after numbers
         ((["a", "b"], ["c", "a"]), ["a"], False),
-        (([str(i) for i in range(20, 3000)], ["3", "17", "2999", "18"], ["100000", "17"]), [17, 2999], True),
+        ((["007", "7"], ["8"]), [], False),  # text that reads as the same number is not repeated
+        ((["1", "2"], ["2"]), ["2"], False),
+        ((list(range(20, 3000)), [3, 17, 2999, 18], [100000, 17]), [17, 2999], True),
     ],
 )
 def test_repeated_ids_are_found_in_any_chunk(chunks, repeats, dense):
     """Repeated ids are found within and across chunks, whether the ids are dense integers
     (one bit per possible id) or anything else (kept as values)."""
     assert repeats_of(*chunks) == (repeats, dense)
+
+
+# --- reading ahead ----------------------------------------------------------------------------
+
+
+def test_reader_thread_stops_when_the_consumer_fails(tmp_path: Path):
+    """A consumer that fails on the first batch, while the reader thread has read the rest of a
+    file into a full queue and waits to hand over its end, returns at once with its error, and
+    the reader is closed; it used to wait for the reader thread forever."""
+    import threading
+
+    import pyarrow.csv as pv
+
+    from {{ cookiecutter.module_name }}.data.ingest import read_ahead
+
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"a": range(2000), "b": [f"value {i}" for i in range(2000)]}).to_csv(path, index=False)
+    with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 12)) as reader:
+        count = sum(1 for _ in reader)
+    assert count > 3
+    read_all, closed = threading.Event(), threading.Event()
+
+    def batches():
+        try:
+            with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 12)) as reader:
+                yield from reader
+            read_all.set()
+        finally:
+            closed.set()
+
+    failures = []
+
+    def consume() -> None:
+        try:
+            for _ in read_ahead(batches(), depth=count - 1):  # the rest of the file fills the queue
+                assert read_all.wait(timeout=30)
+                raise ValueError("the consumer failed")
+        except ValueError as error:
+            failures.append(error)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(timeout=30)
+    assert not consumer.is_alive(), "read_ahead waits for its reader thread forever"
+    assert [str(f) for f in failures] == ["the consumer failed"] and closed.is_set()

@@ -3,10 +3,11 @@
 Each file is streamed in chunks of [ingest] chunk_mb and written to Parquet in row groups of
 ROW_GROUP_ROWS rows, so memory stays near a few chunks whatever the size of the file. Column types come from
 the first chunk of train and test; if a later chunk does not fit them (a column empty at
-first, codes that look numeric until a letter appears), a first pass over every value decides
-the types and the files are converted again. Train's ids are checked for repeats with one
-bit per id when they are integers in a dense range; test's ids are held to compare with the
-sample's.
+first, codes that look numeric until a letter appears), a first pass over every value of the
+columns not yet text decides the types and the files are converted again. A second thread
+parses each file (and counts its values) while the main one writes Parquet. Train's ids are
+checked for repeats with one bit per id when they are integers in a dense range; test's ids
+are held to compare with the sample's.
 """
 
 from __future__ import annotations
@@ -71,6 +72,27 @@ def _arrow_type(kind: str) -> pa.DataType:
     }[kind]
 
 
+def _parse_options():
+    """Quoted values may hold line breaks, as pd.read_csv reads them: without this, Arrow cuts
+    the file into chunks at any line break, and a value spanning one stops the read."""
+    import pyarrow.csv as pv
+
+    return pv.ParseOptions(newlines_in_values=True)
+
+
+def _read_error(path: Path, names: list[str], error: Exception) -> Exception:
+    """The error to raise for what Arrow's CSV reader raised: a value that does not convert
+    to its column's type drifts (the caller may widen the type); anything else is bad data."""
+    column = re.match(r"In CSV column #(\d+): ", str(error))
+    name = names[int(column.group(1))] if column and int(column.group(1)) < len(names) else None
+    where = f"{shown(path)}: column {name!r}" if name is not None else shown(path)
+    if "invalid UTF8" in str(error) or isinstance(error, UnicodeDecodeError):
+        return DataError(f"{where}: holds bytes that are not UTF-8 text; save the file as UTF-8")
+    if name is not None and re.match(r"In CSV column #\d+: CSV conversion error to (?!string)", str(error)):
+        return TypeDriftError(path, name, str(error))
+    return DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " "))
+
+
 class TypeDriftError(Exception):
     """A value that does not fit the type chosen for its column from the first chunk."""
 
@@ -98,16 +120,15 @@ def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] |
     )
     rows = 0
     try:
-        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=block), convert_options=convert) as reader:
+        with pv.open_csv(
+            path, read_options=pv.ReadOptions(block_size=block), parse_options=_parse_options(), convert_options=convert
+        ) as reader:
             for batch in reader:
                 rows += batch.num_rows
                 if batch.num_rows:
                     yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        drift = re.match(r"In CSV column #(\d+): CSV conversion error", str(error))
-        if drift:
-            raise TypeDriftError(path, names[int(drift.group(1))], str(error)) from None
-        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
+        raise _read_error(path, names, error) from None
     if not rows:
         raise DataError(f"{shown(path)}: has a header but no rows")
 
@@ -127,12 +148,13 @@ def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
     import pyarrow.csv as pv
 
     try:
-        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
+        read = pv.ReadOptions(block_size=1 << 20)
+        with pv.open_csv(path, read_options=read, parse_options=_parse_options()) as reader:
             names = reader.schema.names
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         if "Empty CSV file" in str(error):
             raise DataError(f"{shown(path)}: file is empty") from None
-        raise DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " ")) from None
+        raise _read_error(path, [], error) from None
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataError(f"{shown(path)}: repeated column names ({_examples(duplicated)})")
@@ -141,25 +163,34 @@ def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
 
 def read_ahead(batches: Iterator, depth: int = READ_AHEAD_CHUNKS) -> Iterator:
     """The batches, parsed by a second thread while this one converts and writes the previous
-    ones (Arrow's streaming CSV reader uses one core; both release the GIL)."""
+    ones (Arrow's streaming CSV reader uses one core; both release the GIL). When the consumer
+    stops early (an error, or it has seen enough), every put of the reader gives up, so neither
+    thread waits for the other forever, and the reader is closed."""
     done = object()
     queue: Queue = Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return
+            except Full:
+                pass
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        queue.put(batch, timeout=0.1)
-                        break
-                    except Full:
-                        pass
+                put(batch)
                 if stop.is_set():
                     return
-            queue.put(done)
+            put(done)
         except BaseException as error:  # handed to the consumer, raised there
-            queue.put(error)
+            put(error)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, name="csv-reader", daemon=True)
     thread.start()
@@ -194,9 +225,8 @@ class ColumnScan:
         present = values.drop_null()
         if len(present) == 0:
             return
-        if self.infer:
-            fits = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
-            self.kind = fits if self.kind in (None, fits) or (self.kind, fits) == ("int", "float") else "text"
+        if self.infer:  # the narrowest kind, of those no narrower than the kind so far, that fits
+            self.kind = next((kind for kind in NARROWER[self.kind] if _fits(present, kind)), "text")
         if self.distinct is not None:
             self.distinct.update(pc.unique(present).to_pylist())
             if len(self.distinct) > limit:
@@ -222,7 +252,7 @@ class UniqueIds:
     """The ids seen so far, to find repeats without holding every id.
 
     Integer ids in a dense range (the usual 0..n or 1..n) cost one bit per possible id, so
-    100M rows take 12 MB; any other ids are kept as values.
+    100M rows take 12 MB; any other ids are kept as values, as text (so "007" and "7" differ).
     """
 
     SPARE = 1 << 20  # room added when the range grows, so it is not reallocated every chunk
@@ -263,23 +293,25 @@ class UniqueIds:
         self.top = max(self.top, int(numbers.max()) + 1)
         offsets = numbers - self.low
         byte, bit = offsets >> 3, (offsets & 7).astype(np.uint8)
-        ordered = np.sort(offsets)
         before = ((self.seen[byte] >> bit) & 1).astype(bool)
-        again = np.concatenate([offsets[before], ordered[1:][ordered[1:] == ordered[:-1]]])
+        if (offsets[1:] > offsets[:-1]).all():  # increasing, as ids usually are: no repeat within
+            again = offsets[before]
+        else:
+            ordered = np.sort(offsets)
+            again = np.concatenate([offsets[before], ordered[1:][ordered[1:] == ordered[:-1]]])
         self.repeated.extend((again[:_EXAMPLES] + self.low).tolist())
         np.bitwise_or.at(self.seen, byte, np.left_shift(np.uint8(1), bit))
 
     def _dense(self, ids: pa.Array):
-        """The ids as int64 numbers when they are integers that keep the range dense, else None."""
+        """The ids as int64 numbers when they are an integer array that keeps the range dense,
+        else None. Text is never read as numbers: "007" and "7" are different ids."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if self.values or not len(ids):
             return None if self.values else pa.array([], pa.int64()).to_numpy()
-        try:
-            numbers = ids.to_numpy() if ids.type == pa.int64() else pc.cast(ids, pa.int64()).to_numpy()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if not pa.types.is_integer(ids.type):
             return None
+        numbers = ids.cast(pa.int64()).to_numpy()
         if not len(numbers):
             return numbers
         low = min(int(numbers.min()), self.low if self.seen is not None else int(numbers.min()))
@@ -304,34 +336,74 @@ class FileScan:
     columns: dict[str, ColumnScan]
     rows: int
     ids: UniqueIds
-    id_values: pa.ChunkedArray | None  # the id column as text, for the test and sample files
+    id_values: pa.ChunkedArray | None  # the id column as stored, for the test and sample files
+    # Columns whose first chunk holds mostly distinct values (ids, codes, free text): a Parquet
+    # dictionary would not make them smaller, and building one nearly doubles their writing time.
+    unrepeated: set[str] = field(default_factory=set)
 
 
-def tally(path: Path, batches, columns: dict[str, ColumnScan], id_column: str, keep_ids: bool) -> FileScan:
-    """Go through a file's batches, counting each column's missing and distinct values (and
-    finding its kind, where it is inferred) and checking its ids."""
-    import pyarrow as pa
+class Tally:
+    """Counts over a file's batches, one batch at a time: each column's missing and distinct
+    values (and its kind, where it is inferred), and the file's ids (id_column None: not checked)."""
+
+    def __init__(self, path: Path, columns: dict[str, ColumnScan], id_column: str | None, keep_ids: bool) -> None:
+        self.path, self.columns, self.id_column, self.keep_ids = path, columns, id_column, keep_ids
+        self.limit = ingest().dictionary_max_values
+        self.rows, self.ids, self.kept = 0, UniqueIds(), []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        for name, scanned in self.columns.items():
+            scanned.add(batch.column(name), self.limit)
+        if self.id_column in self.columns:
+            self.ids.add(batch.column(self.id_column))
+            if self.keep_ids:
+                self.kept.append(batch.column(self.id_column))
+
+    def counted(self, batches: Iterator) -> Iterator:
+        """The batches, each counted on its way: in read_ahead's thread, while this one writes."""
+        for batch in batches:
+            self.add(batch)
+            yield batch
+
+    def result(self) -> FileScan:
+        import pyarrow as pa
+
+        kept = pa.chunked_array(self.kept) if self.kept else None
+        return FileScan(self.path, self.columns, self.rows, self.ids, kept)
+
+
+def scan(path: Path, pinned: dict[str, str], head: FileScan | None = None) -> FileScan:
+    """The first chunk's values read as text (or every value, given the first chunk's scan,
+    the head): each column's narrowest kind. Only the kinds, names and path are used (the
+    conversion to Parquet counts the rest), so distinct values and ids are not counted here.
+    A whole scan reads only the columns whose kind a value could still change: not the pinned
+    ones, nor those already text in the first chunk."""
     import pyarrow.compute as pc
 
-    limit = ingest().dictionary_max_values
-    rows, ids, kept = 0, UniqueIds(), []
-    for batch in batches:
-        rows += batch.num_rows
-        for name, scanned in columns.items():
-            scanned.add(batch.column(name), limit)
-        if id_column in columns:
-            ids.add(batch.column(id_column))
-            if keep_ids:
-                kept.append(pc.cast(batch.column(id_column), pa.string()))
-    return FileScan(path, columns, rows, ids, pa.chunked_array(kept, pa.string()) if kept else None)
-
-
-def scan(path: Path, id_column: str, pinned: dict[str, str], whole: bool = True) -> FileScan:
-    """Every value of a file read as text (or only the first chunk's, unless whole): each
-    column's narrowest kind, its missing and distinct values, and the file's ids."""
-    columns = {name: ColumnScan(kind=pinned.get(name), infer=name not in pinned) for name in header(path)}
-    batches = chunks(path) if whole else itertools.islice(chunks(path), 1)
-    return tally(path, batches, columns, id_column, keep_ids=False)
+    names = header(path)
+    settled = {} if head is None else {c: s.kind for c, s in head.columns.items() if c in pinned or s.kind == "text"}
+    columns = {
+        name: ColumnScan(kind=pinned.get(name), infer=name not in pinned, distinct=None)
+        for name in names
+        if name not in settled
+    }
+    counts = Tally(path, columns, None, keep_ids=False)
+    if head is None:
+        [batch] = itertools.islice(chunks(path), 1)
+        counts.add(batch)
+    elif columns:
+        for batch in read_ahead(chunks(path, columns=list(columns))):
+            counts.add(batch)  # trying the kinds on a chunk while the reader thread parses the next
+    scanned = counts.result()
+    scanned.columns = {
+        name: columns.get(name) or ColumnScan(kind=settled[name], infer=False, distinct=None) for name in names
+    }
+    if head is None:
+        scanned.unrepeated = {
+            name for name in names if 2 * pc.count_distinct(batch.column(name)).as_py() > batch.num_rows
+        }
+    return scanned
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -357,9 +429,16 @@ def require_unique_ids(scanned: FileScan, id_column: str) -> None:
 
 
 def require_same_ids(sample: FileScan, test: FileScan) -> None:
+    """The sample's ids are test's: compared as stored, or as text when the two files' id
+    columns have different types. The same ids in the same order, as usual, need no lookup."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     sample_ids, test_ids = sample.id_values, test.id_values
+    if sample_ids.type != test_ids.type:
+        sample_ids, test_ids = (pc.cast(ids, pa.string()) for ids in (sample_ids, test_ids))
+    if sample_ids.equals(test_ids):
+        return
     only_sample = sample_ids.filter(pc.invert(pc.is_in(sample_ids, value_set=test_ids.combine_chunks())))
     only_test = test_ids.filter(pc.invert(pc.is_in(test_ids, value_set=sample_ids.combine_chunks())))
     if len(only_sample) or len(only_test):
@@ -423,34 +502,37 @@ KIND_OF["category"] = "category"
 # --- the second pass: Parquet -----------------------------------------------------------------
 
 
-def write_parquet(path: Path, types: dict[str, str], columns: list[str], out: Path, id_column: str, keep_ids: bool):
+def write_parquet(
+    path: Path, types: dict[str, str], columns: list[str], out: Path, id_column: str, keep_ids: bool, plain: set[str]
+):
     """Convert a CSV to Parquet with the given types, in row groups of ROW_GROUP_ROWS rows;
-    return what the values held (missing and distinct values, ids)."""
+    return what the values held (missing and distinct values, ids). Text columns are
+    dictionary-encoded, except those in `plain`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pa.schema([(c, _arrow_type(types[c])) for c in columns])
     compression = ingest().compression
     # Dictionary-encode text only: Parquet gives it up by itself where the values are too many,
-    # but trying it on every number column costs more time than it saves space.
-    text = [c for c in columns if types[c] in ("string", "category")]
+    # but trying it on every number column (or on text that hardly repeats) costs more time
+    # than it saves space.
+    text = [c for c in columns if types[c] in ("string", "category") and c not in plain]
+    counts = Tally(path, {c: ColumnScan(kind=types[c], infer=False) for c in columns}, id_column, keep_ids)
     with pq.ParquetWriter(
         out, schema, compression=None if compression == "none" else compression, use_dictionary=text or False
     ) as writer:
-
-        def written():
-            group: list[pa.RecordBatch] = []
-            for batch in read_ahead(chunks(path, types, columns)):
-                group.append(batch)
-                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_batches(group))
-                    group = []
-                yield batch
-            if group:
+        # The reader thread parses and counts each chunk while this one writes the previous ones.
+        group: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in read_ahead(counts.counted(chunks(path, types, columns))):
+            group.append(batch)
+            rows += batch.num_rows
+            if rows >= ROW_GROUP_ROWS:
                 writer.write_table(pa.Table.from_batches(group))
-
-        scans = {c: ColumnScan(kind=types[c], infer=False) for c in columns}
-        return tally(path, written(), scans, id_column, keep_ids)
+                group, rows = [], 0
+        if group:
+            writer.write_table(pa.Table.from_batches(group))
+    return counts.result()
 
 
 class Ingest(CachedTask):
@@ -483,21 +565,21 @@ class Ingest(CachedTask):
         paths = self.inputs()
         train_path, test_path, sample_path = (paths[name] for name in RAW_FILES)
         pinned = pinned_types(header(train_path))
-        heads = [scan(path, id_col, pinned, whole=False) for path in (train_path, test_path, sample_path)]
+        heads = [scan(path, pinned) for path in (train_path, test_path, sample_path)]
         self.check_columns(*heads)
 
         drifted = any(c.kind is None for head in heads[:2] for c in head.columns.values())
         if not drifted:  # types from the first chunks; a later value that does not fit them drifts
             try:
-                train, test, sample = self.write(heads, pinned)
+                train, test, sample = self.write(heads, pinned, heads)
             except TypeDriftError as drift:
                 if drift.column in pinned:
                     raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
                 drifted = True
         if drifted:  # types from every value, then convert again
-            whole = [scan(path, id_col, pinned) for path in paths.values()]
+            whole = [scan(path, pinned, head) for path, head in zip(paths.values(), heads, strict=True)]
             try:
-                train, test, sample = self.write(whole, pinned)
+                train, test, sample = self.write(whole, pinned, heads)
             except TypeDriftError as drift:
                 raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
 
@@ -547,8 +629,9 @@ class Ingest(CachedTask):
         if len(sample.columns) < 2:
             raise DataError(f"{shown(sample.path)}: has no prediction column besides {id_col!r}")
 
-    def write(self, scans: list[FileScan], pinned: dict[str, str]) -> list[FileScan]:
-        """Train, test and sample_submission as Parquet, with types from the scans."""
+    def write(self, scans: list[FileScan], pinned: dict[str, str], heads: list[FileScan]) -> list[FileScan]:
+        """Train, test and sample_submission as Parquet, with types from the scans (and
+        dictionary encoding for the text that repeats in the first chunks, the heads)."""
         cfg = checked_competition()
         id_col, target = cfg.id_column, cfg.target_column
         train, test, sample = scans
@@ -559,11 +642,14 @@ class Ingest(CachedTask):
         }
         types[target] = pinned.get(target) or stored_kind([train.columns[target]], may_be_date=False)
         sample_types = {c: stored_kind([s], may_be_date=False) for c, s in sample.columns.items()}
-        out = self.workdir
+        parts = [
+            (types, list(train.columns), "train", False),
+            (types, expected, "test", True),
+            (sample_types, [*sample_types], "sample_submission", True),
+        ]
         return [
-            write_parquet(train.path, types, list(train.columns), out / "train.parquet", id_col, False),
-            write_parquet(test.path, types, expected, out / "test.parquet", id_col, True),
-            write_parquet(sample.path, sample_types, [*sample_types], out / "sample_submission.parquet", id_col, True),
+            write_parquet(head.path, kinds, columns, self.workdir / f"{name}.parquet", id_col, keep, head.unrepeated)
+            for (kinds, columns, name, keep), head in zip(parts, heads, strict=True)
         ]
 
     def read_dictionary(self, name: str) -> list[str]:
