@@ -389,6 +389,26 @@ def test_a_folder_where_a_file_goes_fails_before_any_file_moves(bucket: Bucket, 
     assert snapshot(raw) == before
 
 
+def test_two_objects_giving_one_file_fail_before_any_file_moves(bucket: Bucket, raw: Path, luigi_config):
+    """train.csv listed on its own and inside a zip: one line naming both, nothing in data/raw."""
+    upload_competition(bucket)
+    bucket.put("extra.zip", zipped({"train.csv": b"id,f,target\n9,9,9\n", "notes.csv": b"a\n1\n"}))
+    luigi_config("s3", "files", json.dumps([*FILES, "extra.zip"]))
+    fails(errors().DataError, "train.csv: comes from both")
+    assert snapshot(raw) == {}
+
+
+def test_a_changed_archive_may_not_give_a_file_another_object_gave(bucket: Bucket, raw: Path, fetched, luigi_config):
+    """The check covers the files of objects that are not fetched again: the zip alone changes."""
+    bucket.put("extra.zip", zipped({"notes.csv": b"a\n1\n"}))
+    luigi_config("s3", "files", json.dumps([*FILES, "extra.zip"]))
+    assert fetch()
+    bucket.put("extra.zip", zipped({"test.csv": b"id,f\n9,9\n"}))
+    before = snapshot(raw)
+    fails(errors().DataError, "test.csv: comes from both")
+    assert snapshot(raw) == before
+
+
 def test_object_replaced_between_head_and_get(bucket: Bucket, raw: Path, fetched):
     """The object grows after Fetch asked for its ETag: the GET (If-Match) is refused."""
     bucket.put("test.csv", b"id,f\n3,0.5\n4,1.5\n")

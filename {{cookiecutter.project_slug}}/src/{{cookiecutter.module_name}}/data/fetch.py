@@ -406,6 +406,20 @@ def zip_members(bundle: zipfile.ZipFile, folder: Path, what: str) -> dict[str, z
     return named
 
 
+def _one_object_per_file(folder: Path, items: list[Download], kept: dict[str, str]) -> None:
+    """Each file in data/raw comes from one object: two that give the same file (train.csv listed
+    on its own and inside a zip) would leave whichever came last, so the fetch stops first."""
+    source = dict(kept)
+    for item in items:
+        for name in item.temps:
+            other = source.setdefault(name, item.planned.url)
+            if other != item.planned.url:
+                raise DataError(
+                    f"{shown(folder / name)}: comes from both {other} and {item.planned.url}; "
+                    "keep one of them in luigi.cfg [s3] files"
+                )
+
+
 def _make_folders(folder: Path, names: list[str]) -> None:
     """Create the folders the files go into, before any file is moved into place: a folder where
     a file goes, or a file where a folder goes, fails the fetch while data/raw is as it was."""
@@ -484,7 +498,10 @@ class Fetch(luigi.Task):
                 else:
                     stale.append(Download(p, head, check))
         if stale:
-            self._download_all(client, stale, state, folder)
+            fetching = {item.planned.url for item in stale}
+            unfetched = [p.url for p in files if p.url not in fetching]
+            kept = {name: url for url in unfetched for name in state.get(url, {}).get("files", {})}
+            self._download_all(client, stale, state, folder, kept)
         if state != read_state(folder):
             with atomic_file(folder / STATE) as temp:
                 temp.write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -504,9 +521,12 @@ class Fetch(luigi.Task):
     def _entry(head: dict[str, Any], files: dict[str, dict[str, int]]) -> dict[str, Any]:
         return {"etag": head["ETag"], "size": head["ContentLength"], "files": files}
 
-    def _download_all(self, client: Any, items: list[Download], state: dict[str, Any], folder: Path) -> None:
+    def _download_all(
+        self, client: Any, items: list[Download], state: dict[str, Any], folder: Path, kept: dict[str, str]
+    ) -> None:
         """Download and unpack every stale object to temporary files, then move them all into
-        place; on any failure delete the temporary files and leave data/raw as it was."""
+        place; on any failure delete the temporary files and leave data/raw as it was. kept: the
+        files of the configured objects not fetched again, and the URL of each one's object."""
         from s3transfer.manager import TransferManager
 
         temps: list[Path] = []
@@ -519,6 +539,7 @@ class Fetch(luigi.Task):
                     with remote.errors_as_one_line(client, item.planned.url):
                         download(manager, item, archive)
                     unpack(item, archive, folder, temps)
+            _one_object_per_file(folder, items, kept)
             _make_folders(folder, [name for item in items for name in item.temps])
             for item in items:
                 written = {}
