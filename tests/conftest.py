@@ -85,4 +85,4 @@ def tasks_run(result: subprocess.CompletedProcess) -> list[str]:
 
 def completed_folders(project: Path, task: str) -> set[str]:
     """Hash folders of a task that hold a finished result (a manifest)."""
-    return {p.parent.name for p in (project / "data" / "cache" / task).glob("*/manifest.json")}
+    return {p.parent.name for p in (project / "data" / "cache" / task).glob("[!.]*/manifest.json")}

@@ -23,9 +23,11 @@ ALL_TASKS = {
     "CategoryCodes",
     "DateParts",
     "TargetEncoding",
+    "TrainFold",
     "Train",
     "Submission",
 }
+FOLDS = 5  # the default n_folds: one TrainFold task per fold
 
 
 def results(cache: Path) -> dict[str, str]:
@@ -174,7 +176,7 @@ def test_editing_code_reruns_only_what_depends_on_it(baked: Baked, tmp_path: Pat
 
     numeric.write_text(numeric.read_text().replace('astype("float64")', 'astype("float64").clip(-1e12, 1e12)'))
     rerun = make(project, "all")
-    assert sorted(tasks_run(rerun)) == ["NumericColumns", "Submission", "Train"]
+    assert sorted(tasks_run(rerun)) == ["NumericColumns", "Submission", "Train", *["TrainFold"] * FOLDS]
 
 
 def test_new_raw_data_reruns_everything_downstream(baked: Baked, tmp_path: Path):

@@ -165,7 +165,7 @@ def test_status_lists_the_tasks_make_all_then_runs(session: Session):
     assert sorted(status_would_run(steps["status_seed"])) == sorted(tasks_run(steps["seed"]))
     assert "Split" in status_would_run(steps["status_seed"])
     assert sorted(status_would_run(steps["status_dirty"])) == sorted(tasks_run(steps["dirty"]))
-    assert sorted(tasks_run(steps["dirty"])) == ["NumericColumns", "Submission", "Train"]
+    assert sorted(tasks_run(steps["dirty"])) == ["NumericColumns", "Submission", "Train", *["TrainFold"] * 3]
 
 
 def test_rerun_prints_the_commands_and_a_matching_tree_runs_nothing(session: Session):

@@ -186,8 +186,9 @@ class Pipeline:
             table.to_csv(self.raw / name, index=False)
 
     def done_folders(self, task: str) -> list[Path]:
-        """The task's cache folders that hold a finished result (a manifest)."""
-        return sorted(p.parent for p in (self.cache / task).glob(f"*/{MANIFEST}"))
+        """The task's cache folders that hold a finished result (a manifest; not temporary folders,
+        whose names start with a dot, which hold one just before they are renamed into place)."""
+        return sorted(p.parent for p in (self.cache / task).glob(f"[!.]*/{MANIFEST}"))
 
     def cache_folders(self) -> set[str]:
         """Every folder under the cache, as paths relative to it."""

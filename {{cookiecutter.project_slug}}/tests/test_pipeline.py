@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MANIFEST, Competition, Pipeline, describe, tasks_run, tiny_dataset
+from conftest import MANIFEST, Competition, Pipeline, describe, read_config, tasks_run, tiny_dataset, wait_for
 
 PIPELINE_TASKS = {
     "Ingest",
@@ -20,6 +21,7 @@ PIPELINE_TASKS = {
     "CategoryCodes",
     "DateParts",
     "TargetEncoding",
+    "TrainFold",
     "Train",
     "Submission",
 }
@@ -67,12 +69,13 @@ def done_folder(pipeline: Pipeline, task: str) -> Path:
     return folders[0]
 
 
-def test_submission_runs_every_task_and_reports_the_file(run: Run):
-    """A first run of Submission exits 0 without an error, runs every pipeline task once and
-    prints the CV score and the path of the file it wrote under submissions/."""
+def test_submission_runs_every_task_and_reports_the_file(run: Run, competition: Competition):
+    """A first run of Submission exits 0 without an error, runs every pipeline task once (TrainFold
+    once per fold) and prints the CV score and the path of the file it wrote under submissions/."""
     assert run.first.returncode == 0, describe(run.first)
     assert "ERROR" not in run.first.stderr and "Traceback" not in run.first.stderr
-    assert sorted(tasks_run(run.first)) == sorted(PIPELINE_TASKS)
+    expected = [*(PIPELINE_TASKS - {"TrainFold"}), *["TrainFold"] * competition.n_folds]
+    assert sorted(tasks_run(run.first)) == sorted(expected)
     assert any(line.startswith("CV ") for line in run.first.stdout.splitlines())
     [printed] = [line.removeprefix("Submission: ") for line in run.first.stdout.splitlines() if "Submission: " in line]
     assert Path(printed).resolve().parent == run.pipeline.submissions.resolve()
@@ -98,6 +101,68 @@ def test_submission_values_fit_the_problem_type(submission: pd.DataFrame, compet
         assert len(predictions.columns) >= 3
         np.testing.assert_allclose(predictions.sum(axis=1), 1.0, atol=1e-6)
     assert (predictions.nunique() > 1).all()
+
+
+def test_train_predicts_exactly_what_a_plain_scikit_learn_loop_over_the_folds_does(run: Run, competition: Competition):
+    """The out-of-fold and test predictions of Train (one TrainFold task per fold, each reading only
+    its rows) are bit for bit those of one HistGradientBoosting per fold fit on the whole feature
+    matrix with boolean masks, as a notebook would write it."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    features = ["NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding"]
+    x, x_test = (
+        pd.concat(
+            [pd.read_parquet(done_folder(run.pipeline, name) / f"{part}.parquet").iloc[:, 1:] for name in features],
+            axis=1,
+        )
+        for part in ("train", "test")
+    )
+    train = done_folder(run.pipeline, "Train")
+    oof, test = (pd.read_parquet(train / f"{part}.parquet") for part in ("oof", "test"))
+    columns = [c for c in test.columns if c != competition.id_column]
+    y = oof[competition.target_column]
+    if competition.classification:
+        y = pd.Categorical(y, categories=sorted(y.unique().tolist())).codes
+    params = json.loads(read_config()["train"]["model_params"])
+    estimator = HistGradientBoostingClassifier if competition.classification else HistGradientBoostingRegressor
+
+    def predict(model, rows: pd.DataFrame) -> np.ndarray:
+        if not competition.classification:
+            return model.predict(rows)[:, None]
+        return model.predict_proba(rows)[:, 1 if competition.problem_type == "binary" else 0 :]
+
+    expected_oof, expected_test = np.zeros((len(x), len(columns))), np.zeros((len(x_test), len(columns)))
+    for k in range(competition.n_folds):
+        held_out = (oof["fold"] == k).to_numpy()
+        model = estimator(categorical_features="from_dtype", random_state=competition.seed, **params)
+        model.fit(x[~held_out], y[~held_out])
+        expected_oof[held_out] = predict(model, x[held_out])
+        expected_test += predict(model, x_test) / competition.n_folds
+    assert np.array_equal(oof[columns].to_numpy(), expected_oof)
+    assert np.array_equal(test[columns].to_numpy(), expected_test)
+
+
+def test_a_killed_train_keeps_the_folds_it_finished(tmp_path: Path, run: Run, competition: Competition):
+    """SIGKILL of a Train run after its first fold: the next run fits only the folds that were
+    missing, and Train's predictions are the same bytes as an uninterrupted run's."""
+    pipeline = Pipeline(tmp_path)
+    pipeline.write_raw(run.train, run.test, run.sample)
+    assert pipeline.run("Split").returncode == 0
+    process = pipeline.start("Train", "--workers", "1")
+    deadline = time.monotonic() + 120
+    while not pipeline.done_folders("TrainFold") and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()  # one worker: the folds run inside this process
+    wait_for(process)
+    finished = len(pipeline.done_folders("TrainFold"))
+    assert 1 <= finished < competition.n_folds
+
+    rerun = pipeline.run("Train", "--workers", "1")
+    assert rerun.returncode == 0, describe(rerun)
+    assert tasks_run(rerun).count("TrainFold") == competition.n_folds - finished
+    for part in ("oof", "test"):
+        resumed = done_folder(pipeline, "Train") / f"{part}.parquet"
+        assert resumed.read_bytes() == (done_folder(run.pipeline, "Train") / f"{part}.parquet").read_bytes()
 
 
 def test_submission_holds_the_model_predictions_by_id(run: Run, submission: pd.DataFrame, competition: Competition):

@@ -1,59 +1,94 @@
-"""Parallel workers share the cores: each gets cpu_count // WORKERS threads for OpenMP, BLAS
-and Arrow, unless the user chose a number."""
+"""Threads per running task: the cores are shared among the task processes running now, so a task
+that runs alone uses every core and tasks that run side by side never oversubscribe them."""
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from conftest import SRC
+from conftest import MANIFEST, Competition, Pipeline, describe, tiny_dataset
 
-from {{ cookiecutter.module_name }}.__main__ import THREAD_VARIABLES, _workers, limit_threads
+from {{ cookiecutter.module_name }} import threads
 
 
 @pytest.fixture
-def clean_thread_env(monkeypatch: pytest.MonkeyPatch):
-    for name in THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def registry(tmp_path: Path, luigi_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty registry of running tasks, on a machine of 8 cores, with no thread count exported."""
+    luigi_config("paths", "cache", str(tmp_path))
+    monkeypatch.setattr(threads, "cores", lambda: 8)
+    monkeypatch.setattr(threads, "_user_threads", None)
+    return tmp_path / ".running"
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+@pytest.fixture
+def others() -> Iterator[list[subprocess.Popen]]:
+    """Other live processes, to register as running tasks."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        process.kill()
+        process.wait()
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3, 64])
-def test_each_worker_gets_its_share_of_the_cores(workers: int, clean_thread_env):
-    """cores // workers threads per worker (at least one), in every thread-pool variable."""
-    threads = limit_threads(workers)
-    assert threads == max(1, cores() // workers)
-    assert {os.environ[name] for name in THREAD_VARIABLES} == {str(threads)}
+def register(registry: Path, others: list[subprocess.Popen], count: int) -> None:
+    registry.mkdir(parents=True, exist_ok=True)
+    for _ in range(count):
+        others.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        (registry / str(others[-1].pid)).touch()
 
 
-def test_a_number_the_user_exported_wins(monkeypatch: pytest.MonkeyPatch, clean_thread_env):
-    monkeypatch.setenv("OMP_NUM_THREADS", "7")
-    limit_threads(64)
-    assert os.environ["OMP_NUM_THREADS"] == "7"
-    assert os.environ["OPENBLAS_NUM_THREADS"] == str(max(1, cores() // 64))
+@pytest.mark.parametrize(("running_beside", "expected"), [(0, 8), (1, 4), (2, 2), (3, 2), (9, 1)])
+def test_a_task_gets_its_share_of_the_cores_among_the_running_tasks(
+    registry: Path, others: list, running_beside: int, expected: int
+):
+    register(registry, others, running_beside)
+    with threads.running():
+        assert threads.share() == expected
 
 
-@pytest.mark.parametrize(
-    ("argv", "workers"),
-    [(["Split", "--workers", "4"], 4), (["Split", "--workers=3"], 3), (["Split", "--workers", "x"], 1)],
-)
-def test_workers_are_read_from_the_command_line(argv: list[str], workers: int):
-    assert _workers(argv) == workers
+def test_tasks_that_died_are_not_counted_and_their_entries_go(registry: Path, others: list):
+    register(registry, others, 1)
+    others[0].kill()
+    others[0].wait()
+    (registry / "999999999").touch()  # a pid no process has
+    with threads.running():
+        assert threads.share() == 8
+    assert list(registry.iterdir()) == []
 
 
-def test_arrow_in_a_worker_uses_its_share():
-    """A process started with the variables set (as Luigi's forked workers are) sizes Arrow's
-    CPU pool from them."""
-    code = (
-        f"import sys; sys.path.insert(0, {str(SRC)!r}); "
-        "from {{ cookiecutter.module_name }}.__main__ import limit_threads; limit_threads(64); "
-        "import pyarrow; print(pyarrow.cpu_count())"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert result.stdout.strip() == "1"
+def test_a_thread_count_the_user_exported_wins(registry: Path, others: list, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(threads, "_user_threads", "3")
+    register(registry, others, 3)
+    assert threads.share() == 3
+
+
+def test_limits_apply_to_openmp_blas_and_arrow_inside_the_block_only():
+    import pyarrow
+    from threadpoolctl import threadpool_info
+
+    arrow_before = pyarrow.cpu_count()
+    with threads.limited(1) as count:
+        assert count == 1
+        assert pyarrow.cpu_count() == 1
+        assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+    assert pyarrow.cpu_count() == arrow_before
+
+
+def fold_facts(pipeline: Pipeline) -> list[dict]:
+    return [json.loads((folder / MANIFEST).read_text())["facts"] for folder in pipeline.done_folders("TrainFold")]
+
+
+def test_folds_fitted_alone_use_every_core_and_side_by_side_share_them(tmp_path: Path, competition: Competition):
+    """WORKERS=1: each fold's model is fit with all the cores. WORKERS=2 with two folds: both fit at
+    once, each with half of them."""
+    data = tiny_dataset(competition)
+    for workers, share in (("1", threads.cores()), ("2", max(1, threads.cores() // 2))):
+        pipeline = Pipeline(tmp_path / workers, competition={"n_folds": "2"})
+        pipeline.write_raw(*data)
+        result = pipeline.run("Train", "--workers", workers)
+        assert result.returncode == 0, describe(result)
+        assert [facts["fit_threads"] for facts in fold_facts(pipeline)] == [share, share]

@@ -14,11 +14,14 @@ import time
 import luigi
 import luigi.cmdline_parser
 import luigi.configuration
+import luigi.execution_summary
+import luigi.interface
 import luigi.retcodes
 
 from .cache import hashes_fixed
 from .config import cache_dir, shown
 from .errors import PipelineError
+from .runs.dag import name_of
 
 TASKS_MODULE = f"{__package__}.tasks"
 _USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *PipelineError.__subclasses__())}
@@ -40,7 +43,7 @@ def _error(message: str) -> None:
 def _on_start(task: luigi.Task) -> None:
     _started[task.task_id] = time.perf_counter()
     if not isinstance(task, luigi.WrapperTask):
-        _say(f"run   {task.task_family}")
+        _say(f"run   {name_of(task)}")
 
 
 @luigi.Task.event_handler(luigi.Event.SUCCESS)
@@ -49,7 +52,7 @@ def _on_success(task: luigi.Task) -> None:
         return
     seconds = time.perf_counter() - _started.get(task.task_id, time.perf_counter())
     where = getattr(task, "folder", None)
-    _say(f"done  {task.task_family} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}")
+    _say(f"done  {name_of(task)} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}")
 
 
 @luigi.Task.event_handler(luigi.Event.FAILURE)
@@ -79,15 +82,14 @@ class _OneLineForUserErrors(logging.Filter):
         return True
 
 
-def _report(argv: list[str]) -> None:
+def _report(task: luigi.Task, args: list[str]) -> None:
     """After a successful run of Train or Submission: the CV score, the submission's path and the
     run record (written when this Train result or its submission has none yet)."""
-    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser, hashes_fixed():
-        task = parser.get_task_obj()
-        if task.task_family not in ("Train", "Submission"):
-            return
-        from .model.train import Train
+    if task.task_family not in ("Train", "Submission"):
+        return
+    from .model.train import Train
 
+    with hashes_fixed():
         facts = Train().manifest()["facts"]
         folds = ", ".join(f"{score:.5f}" for score in facts["fold_scores"])
         print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
@@ -95,7 +97,42 @@ def _report(argv: list[str]) -> None:
             print(f"Submission: {shown(task.path())}")
         from .runs.record import ensure_record
 
-        print(f"Run record: {shown(ensure_record(argv[2:]))}")
+        print(f"Run record: {shown(ensure_record(args))}")
+
+
+def _run(argv: list[str]) -> int:
+    """Luigi's `run_with_retcodes`, with the command line parsed once instead of four times (each
+    parse builds Luigi's argument parser three times: a fifth of an up-to-date run), and the
+    report after a successful run. Returns the exit code luigi.cfg's [retcode] gives."""
+    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser:
+        codes = luigi.retcodes.retcode()
+        root = parser.get_task_obj()
+        try:
+            worker = luigi.interface._schedule_and_run([root]).worker
+        except luigi.interface.PidLockAlreadyTakenExit:
+            return codes.already_running
+        except Exception:
+            luigi.interface.InterfaceLogging.setup(luigi.interface.core())
+            logging.getLogger("luigi-interface").exception("Uncaught exception in luigi")
+            return codes.unhandled_exception
+        sets = luigi.execution_summary._summary_dict(worker)
+        failures = (
+            (codes.missing_data, "still_pending_ext"),
+            (codes.task_failed, "failed"),
+            (codes.already_running, "run_by_other_worker"),
+            (codes.scheduling_error, "scheduling_error"),
+            (codes.not_run, "not_run"),
+        )
+        code = max([value for value, status in failures if sets[status]], default=0)
+        if code == 0 and root not in sets["completed"] and root not in sets["already_done"]:
+            return codes.not_run
+        if code == 0:
+            try:
+                _report(root, argv[2:])
+            except PipelineError as error:  # e.g. an unreadable run record: the results are there, the record is not
+                _error(str(error))
+                return 1
+        return code
 
 
 def _lock_in_project() -> None:
@@ -108,56 +145,11 @@ def _lock_in_project() -> None:
         config.set("core", "lock_pid_dir", str(locks))
 
 
-# Thread pools sized by these variables: OpenMP (scikit-learn's HistGradientBoosting), the BLAS
-# libraries behind numpy, and Arrow's CPU pool (pyarrow reads OMP_NUM_THREADS when it starts).
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-
-
-def _workers(argv: list[str]) -> int:
-    """The --workers value of a Luigi command line (else luigi.cfg [core] workers, else 1)."""
-    for i, arg in enumerate(argv):
-        value = arg.partition("=")[2] if arg.startswith("--workers=") else None
-        if arg == "--workers" and i + 1 < len(argv):
-            value = argv[i + 1]
-        if value is not None:
-            return int(value) if value.isdigit() and int(value) > 0 else 1
-    return luigi.configuration.get_config().getint("core", "workers", 1)
-
-
-def limit_threads(workers: int) -> int:
-    """Share the cores among the worker processes: each task may use cpu_count // workers
-    threads, so parallel tasks never oversubscribe the machine. Set before numpy, pyarrow or
-    scikit-learn are imported (the workers are forked from this process and inherit it); a
-    value already in the environment wins."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, cores // max(1, workers))
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
-    return threads
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = ["--module", TASKS_MODULE, *(sys.argv[1:] if argv is None else argv)]
-    limit_threads(_workers(argv))
     _lock_in_project()
     logging.getLogger("luigi-interface").addFilter(_OneLineForUserErrors())
-    try:
-        luigi.retcodes.run_with_retcodes(argv)
-    except SystemExit as done:
-        if not done.code:
-            try:
-                _report(argv)
-            except PipelineError as error:  # e.g. an unreadable run record: the results are there, the record is not
-                _error(str(error))
-                raise SystemExit(1) from None
-        raise
+    sys.exit(_run(argv))
 
 
 if __name__ == "__main__":

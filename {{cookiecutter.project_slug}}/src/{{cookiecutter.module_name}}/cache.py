@@ -14,13 +14,12 @@ import ast
 import contextlib
 import glob
 import hashlib
-import inspect
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,8 +52,6 @@ def file_sha256(path: Path) -> str:
 
 # --- what a task's code is --------------------------------------------------------------------
 
-_module_hashes: dict[str, str] = {}
-
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
@@ -66,15 +63,17 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-def module_hash(module_name: str) -> str:
-    """Hash of a module's syntax tree: comments, formatting and docstrings do not count."""
-    if module_name not in _module_hashes:
-        import sys
+def _syntax_hash(path: Path) -> str:
+    tree = _strip_docstrings(ast.parse(path.read_bytes(), filename=str(path)))
+    return _digest(ast.dump(tree))
 
-        source = inspect.getsource(sys.modules[module_name])
-        tree = _strip_docstrings(ast.parse(source))
-        _module_hashes[module_name] = _digest(ast.dump(tree))
-    return _module_hashes[module_name]
+
+def module_hash(module_name: str) -> str:
+    """Hash of a module's syntax tree: comments, formatting and docstrings do not count. Kept
+    with the file's size and mtime, so an up-to-date run parses no source."""
+    import sys
+
+    return _file_hashes.get(Path(sys.modules[module_name].__file__), "syntax", _syntax_hash)
 
 
 def code_hash(cls: type) -> str:
@@ -95,7 +94,35 @@ def code_hash(cls: type) -> str:
 
 # --- what an input file is --------------------------------------------------------------------
 
-_fingerprints: dict[tuple[str, int, int], str] = {}
+
+class _FileHashes:
+    """Hashes of files, each kept with the file's size and mtime and recomputed only when those
+    change: in memory for this process, and in a JSON file per kind in the cache folder for the
+    next run (an up-to-date `make all` then reads no data file and parses no source file)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def get(self, path: Path, kind: str, compute: Callable[[Path], str]) -> str:
+        stat = path.stat()
+        name, when = str(path), {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        known = self._known.get(kind)
+        entry = known.get(name) if known is not None else None
+        if entry is None or {key: entry[key] for key in when} != when or "hash" not in entry:
+            store = cache_dir() / f"{kind}.json"
+            try:
+                known = self._known[kind] = json.loads(store.read_text())  # another process may have it
+            except (OSError, ValueError):
+                known = self._known[kind] = {}
+            entry = known.get(name)
+            if entry is None or {key: entry.get(key) for key in when} != when or "hash" not in entry:
+                entry = known[name] = {**when, "hash": compute(path)}
+                with atomic_file(store) as tmp:
+                    tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+        return entry["hash"]
+
+
+_file_hashes = _FileHashes()
 
 
 def fingerprint(path: Path) -> str:
@@ -106,27 +133,9 @@ def fingerprint(path: Path) -> str:
     """
     path = Path(path).resolve()
     try:
-        stat = path.stat()
+        return _file_hashes.get(path, "fingerprints", file_sha256)
     except FileNotFoundError:
         return "missing"
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key in _fingerprints:
-        return _fingerprints[key]
-    store = cache_dir() / "fingerprints.json"
-    try:
-        known = json.loads(store.read_text())
-    except (OSError, ValueError):
-        known = {}
-    entry = known.get(key[0])
-    if entry and (entry["size"], entry["mtime_ns"]) == key[1:]:
-        checksum = entry["sha256"]
-    else:
-        checksum = file_sha256(path)
-        known[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": checksum}
-        with atomic_file(store) as tmp:
-            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-    _fingerprints[key] = checksum
-    return checksum
 
 
 # Read once, at import: os.umask can only be read by setting it, which would race with threads.
@@ -290,11 +299,12 @@ class CachedTask(luigi.Task):
         }
 
     def task_hash(self) -> str:
-        if _fixed_hashes is not None:
+        """The hash of spec(). Within one call each upstream task is hashed once (every fold of
+        Train needs every feature), as within hashes_fixed()."""
+        with hashes_fixed():
             if self.task_id not in _fixed_hashes:
                 _fixed_hashes[self.task_id] = _hash_of(self.spec())
             return _fixed_hashes[self.task_id]
-        return _hash_of(self.spec())
 
     @property
     def folder(self) -> Path:
@@ -310,7 +320,9 @@ class CachedTask(luigi.Task):
         spec = self.spec()
         final = cache_dir() / self.task_family / _hash_of(spec)
         self.facts: dict[str, Any] = {}
-        with atomic_folder(final) as self.workdir:
+        from . import threads
+
+        with atomic_folder(final) as self.workdir, threads.running(), threads.limited() as self.threads:
             tables = self.build() or {}
             rows = {}
             for name, table in tables.items():
@@ -329,13 +341,15 @@ class CachedTask(luigi.Task):
                 "files": files,
                 "facts": self.facts,
                 "seconds": round(time.perf_counter() - started, 3),
+                "threads": self.threads,
                 "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             (self.workdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
     # -- reading --
 
-    def _done_folder(self) -> Path:
+    def done_folder(self) -> Path:
+        """The task's finished result folder (a PipelineError when there is none yet)."""
         folder = self.folder
         if not (folder / MANIFEST).is_file():
             raise PipelineError(
@@ -345,7 +359,7 @@ class CachedTask(luigi.Task):
         return folder
 
     def manifest(self) -> dict[str, Any]:
-        return json.loads((self._done_folder() / MANIFEST).read_text())
+        return json.loads((self.done_folder() / MANIFEST).read_text())
 
     def read_dictionary(self, name: str) -> list[str]:
         """Columns of a table that load as pandas categoricals (Ingest: text with few values)."""
@@ -355,7 +369,7 @@ class CachedTask(luigi.Task):
         """One of the task's tables, optionally only some columns (Parquet reads just those)."""
         import pandas as pd
 
-        path = self._done_folder() / f"{name}.parquet"
+        path = self.done_folder() / f"{name}.parquet"
         return pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
 
     def batches(self, name: str, columns: list[str] | None = None, rows: int = 1 << 17) -> Iterator[pd.DataFrame]:
@@ -364,7 +378,7 @@ class CachedTask(luigi.Task):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        path = self._done_folder() / f"{name}.parquet"
+        path = self.done_folder() / f"{name}.parquet"
         # Row group by row group: ParquetFile.iter_batches keeps a little memory per row group
         # read, so its peak grows with the table (measured: about 6 bytes per row).
         with pq.ParquetFile(path, read_dictionary=self.read_dictionary(name) or None) as table:

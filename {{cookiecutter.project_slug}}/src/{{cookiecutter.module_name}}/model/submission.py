@@ -64,7 +64,7 @@ class Submission(CachedTask):
 
     def path(self) -> Path:
         """The submission file in submissions/ (after the task has run)."""
-        return _copy_named_in(self._done_folder() / MANIFEST)
+        return _copy_named_in(self.done_folder() / MANIFEST)
 
 
 def _copy_named_in(manifest: Path) -> Path:

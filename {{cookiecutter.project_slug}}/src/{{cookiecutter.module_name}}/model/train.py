@@ -1,15 +1,21 @@
-"""Train: K-fold cross-validation on the registered features, out-of-fold and test predictions."""
+"""Train: K-fold cross-validation on the registered features, out-of-fold and test predictions.
+
+Each fold's model is a task of its own (TrainFold): folds fit side by side with `WORKERS=2`, a
+killed run keeps the folds it finished, and Train only combines their predictions.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import luigi
+
 from ..cache import CachedTask
 from ..config import checked_competition, train
 from ..data.ingest import Ingest
 from ..data.split import Split
-from ..errors import DataError
 from ..features import FEATURES
+from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
 
 if TYPE_CHECKING:
@@ -19,17 +25,9 @@ if TYPE_CHECKING:
 STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation importance
 
 
-class Train(CachedTask):
-    """HistGradientBoosting (handles missing values and categories) fit once per fold.
-
-    Writes `oof` (id, target, fold and the prediction of the model that did not see the row), `test`
-    (test predictions averaged over the fold models), `scores` (the CV score per fold) and
-    `importance` (permutation importance of each column on the held-out rows); the manifest's
-    facts hold the overall CV score.
-    """
-
-    def requires(self) -> dict[str, Any]:
-        return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
+class _CrossValidation(CachedTask):
+    """What TrainFold and Train share: the model's settings, the target as the model sees it and
+    the names of the prediction columns."""
 
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
@@ -41,59 +39,69 @@ class Train(CachedTask):
             "importance_repeats": train().importance_repeats,
         }
 
+    def target(self) -> tuple[pd.DataFrame, np.ndarray, list]:
+        """Train's id and target columns, the target as the model takes it (class numbers for
+        classification) and the classes in that order."""
+        import pandas as pd
+
+        cfg = checked_competition()
+        rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
+        if cfg.problem_type == "regression":
+            return rows, rows[cfg.target_column].to_numpy(dtype="float64"), []
+        classes = sorted(rows[cfg.target_column].unique().tolist())
+        return rows, pd.Categorical(rows[cfg.target_column], categories=classes).codes.astype("int64"), classes
+
     def prediction_columns(self, classes: list) -> list[str]:
         if checked_competition().problem_type == "multiclass":
             return [str(label) for label in classes]
         return ["prediction"]
 
+
+class TrainFold(_CrossValidation):
+    """One fold's model: fit on the other folds' rows, predicting the fold's rows and the test rows.
+
+    Each fold is its own task, so `WORKERS=2` fits two folds at once and a killed Train keeps the
+    folds it finished. Writes `oof` (the predictions of the fold's rows, in Ingest's order),
+    `test` (this model's test predictions) and `importance` (permutation importance on the fold).
+    """
+
+    fold = luigi.IntParameter()
+
+    def requires(self) -> dict[str, Any]:
+        return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
+
     def build(self) -> dict[str, pd.DataFrame]:
-        import numpy as np
         import pandas as pd
+
+        from .. import threads
 
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
-        rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
-        fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
-        x_train, x_test, made_by = self.feature_matrix()
+        _, y, classes = self.target()
+        held_out = Split().load("folds", columns=["fold"])["fold"].to_numpy() == self.fold
+        made_by = feature_columns(self.requires()["features"])
 
-        if cfg.problem_type == "regression":
-            classes: list = []
-            y = rows[cfg.target_column].to_numpy(dtype="float64")
-        else:
-            classes = sorted(rows[cfg.target_column].unique().tolist())
-            y = pd.Categorical(rows[cfg.target_column], categories=classes).codes.astype("int64")
+        x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
+        with threads.limited() as fit_threads:  # counted again: tasks that ran beside this one may be done
+            model = self.model().fit(x, y[~held_out])
+            del x
+            x = feature_matrix(made_by, "train", held_out)
+            oof = self.predict(model, x)
+            score = float(metric.score(y[held_out], _squeeze(oof)))
+            importance = self.permutation_importance(model, x, y[held_out], score)
+            test = self.predict(model, feature_matrix(made_by, "test"))
 
-        columns = self.prediction_columns(classes)
-        oof = np.zeros((len(y), len(columns)))
-        test = np.zeros((len(x_test), len(columns)))
-        fold_scores, importance = [], []
-        for k in range(cfg.n_folds):
-            fit, held_out = fold != k, fold == k
-            model = self.model().fit(x_train[fit], y[fit])
-            oof[held_out] = self.predict(model, x_train[held_out])
-            test += self.predict(model, x_test) / cfg.n_folds
-            fold_scores.append(float(metric.score(y[held_out], _squeeze(oof[held_out]))))
-            importance.append(self.permutation_importance(model, x_train[held_out], y[held_out], fold_scores[-1], k))
-
-        cv = float(metric.score(y, _squeeze(oof)))
         self.facts.update(
-            metric=metric.name,
-            cv_score=cv,
-            fold_scores=fold_scores,
-            greater_is_better=metric.greater_is_better,
-            classes=[_plain(c) for c in classes],
-            features=[feature.__name__ for feature in FEATURES],
-            n_columns=x_train.shape[1],
+            score=score, classes=[_plain(c) for c in classes], n_columns=len(made_by), fit_threads=fit_threads
         )
-        test_ids = Ingest().load("test", columns=[cfg.id_column])
+        columns = self.prediction_columns(classes)
         return {
-            "oof": pd.concat([rows.assign(fold=fold), pd.DataFrame(oof, columns=columns)], axis=1),
-            "test": pd.concat([test_ids, pd.DataFrame(test, columns=columns)], axis=1),
-            "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
-            "importance": self.importance_table(importance, made_by),
+            "oof": pd.DataFrame(oof, columns=columns),
+            "test": pd.DataFrame(test, columns=columns),
+            "importance": importance,
         }
 
-    def permutation_importance(self, model, x: pd.DataFrame, y: np.ndarray, score: float, fold: int) -> pd.DataFrame:
+    def permutation_importance(self, model, x: pd.DataFrame, y: np.ndarray, score: float) -> pd.DataFrame:
         """How much one fold's score worsens when a column's values are shuffled among its held-out
         rows (positive: the model uses the column). The model is not refit, and shuffled copies are
         stacked into few large predictions (at most STACKED_ROWS rows each), which keeps it cheap."""
@@ -103,7 +111,7 @@ class Train(CachedTask):
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         sign = 1.0 if metric.greater_is_better else -1.0
-        rng = np.random.default_rng([cfg.seed, fold])
+        rng = np.random.default_rng([cfg.seed, self.fold])
         jobs = [(repeat, column) for repeat in range(train().importance_repeats) for column in x.columns]
         per_call = max(1, STACKED_ROWS // max(len(x), 1))
         drops = []
@@ -118,44 +126,6 @@ class Train(CachedTask):
                 part = _squeeze(predicted[i * len(x) : (i + 1) * len(x)])
                 drops.append(sign * (score - float(metric.score(y, part))))
         return pd.DataFrame({"column": [c for _, c in jobs], "repeat": [r for r, _ in jobs], "drop": drops})
-
-    def importance_table(self, per_fold: list[pd.DataFrame], made_by: dict[str, str]) -> pd.DataFrame:
-        """Mean and spread of each column's importance over folds and repeats, most important first,
-        with the feature task that made the column (made_by: column -> task)."""
-        import pandas as pd
-
-        drops = pd.concat(per_fold, ignore_index=True)
-        table = drops.groupby("column", sort=False)["drop"].agg(importance="mean", std="std").reset_index()
-        table.insert(1, "feature", table["column"].map(made_by).astype("string"))
-        return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
-
-    def feature_matrix(self) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-        """The registered features side by side, train and test, rows in Ingest's order, and the
-        feature task that made each column."""
-        import pandas as pd
-
-        id_column = checked_competition().id_column
-        parts: dict[str, list[pd.DataFrame]] = {"train": [], "test": []}
-        seen: dict[str, str] = {}
-        for feature in FEATURES:
-            task = feature()
-            for part in parts:
-                table = task.load(part).drop(columns=[id_column])
-                parts[part].append(table)
-            for column in table.columns:
-                if column in seen:
-                    raise DataError(f"features {seen[column]} and {task.task_family} both make column {column!r}")
-                seen[column] = task.task_family
-                if not (
-                    pd.api.types.is_numeric_dtype(table[column]) or isinstance(table[column].dtype, pd.CategoricalDtype)
-                ):
-                    raise DataError(
-                        f"feature {task.task_family} column {column!r} has dtype {table[column].dtype}; "
-                        "features must be numbers or categories"
-                    )
-        if not seen:
-            raise DataError("no feature columns: FEATURES is empty or every feature made no columns")
-        return pd.concat(parts["train"], axis=1), pd.concat(parts["test"], axis=1), seen
 
     def model(self):
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -172,6 +142,67 @@ class Train(CachedTask):
             return model.predict(x)[:, None]
         proba = model.predict_proba(x)
         return proba[:, 1:] if problem_type == "binary" else proba
+
+
+class Train(_CrossValidation):
+    """K-fold cross-validation of the model on the registered features: one TrainFold per fold,
+    combined here.
+
+    Writes `oof` (id, target, fold and the prediction of the model that did not see the row), `test`
+    (test predictions averaged over the fold models), `scores` (the CV score per fold) and
+    `importance` (permutation importance of each column on the held-out rows); the manifest's
+    facts hold the overall CV score.
+    """
+
+    def requires(self) -> dict[str, Any]:
+        folds = [TrainFold(fold=k) for k in range(checked_competition().n_folds)]
+        return {"data": Ingest(), "split": Split(), "folds": folds}
+
+    def build(self) -> dict[str, pd.DataFrame]:
+        import numpy as np
+        import pandas as pd
+
+        cfg = checked_competition()
+        metric = metric_for(cfg.metric, cfg.problem_type)
+        rows, y, classes = self.target()
+        fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
+        columns = self.prediction_columns(classes)
+        oof = np.zeros((len(y), len(columns)))
+        test_ids = Ingest().load("test", columns=[cfg.id_column])
+        test = np.zeros((len(test_ids), len(columns)))
+        fold_scores, importance = [], []
+        for k, task in enumerate(self.requires()["folds"]):
+            oof[fold == k] = task.load("oof").to_numpy()
+            test += task.load("test").to_numpy() / cfg.n_folds
+            fold_scores.append(task.manifest()["facts"]["score"])
+            importance.append(task.load("importance"))
+
+        made_by = feature_columns([feature() for feature in FEATURES])
+        self.facts.update(
+            metric=metric.name,
+            cv_score=float(metric.score(y, _squeeze(oof))),
+            fold_scores=fold_scores,
+            greater_is_better=metric.greater_is_better,
+            classes=[_plain(c) for c in classes],
+            features=[feature.__name__ for feature in FEATURES],
+            n_columns=len(made_by),
+        )
+        return {
+            "oof": pd.concat([rows.assign(fold=fold), pd.DataFrame(oof, columns=columns)], axis=1),
+            "test": pd.concat([test_ids, pd.DataFrame(test, columns=columns)], axis=1),
+            "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
+            "importance": self.importance_table(importance, {c: t.task_family for c, t in made_by.items()}),
+        }
+
+    def importance_table(self, per_fold: list[pd.DataFrame], made_by: dict[str, str]) -> pd.DataFrame:
+        """Mean and spread of each column's importance over folds and repeats, most important first,
+        with the feature task that made the column (made_by: column -> task)."""
+        import pandas as pd
+
+        drops = pd.concat(per_fold, ignore_index=True)
+        table = drops.groupby("column", sort=False)["drop"].agg(importance="mean", std="std").reset_index()
+        table.insert(1, "feature", table["column"].map(made_by).astype("string"))
+        return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _squeeze(prediction: np.ndarray) -> np.ndarray:

@@ -69,7 +69,8 @@ def upstream_first(root: luigi.Task) -> list[luigi.Task]:
     return list(seen.values())
 
 
-def name_of(task: luigi.Task, tasks: list[luigi.Task]) -> str:
-    """A task's family name, or its full id when several tasks of the graph share the family."""
-    same = sum(other.task_family == task.task_family for other in tasks)
-    return task.task_family if same == 1 else task.task_id
+def name_of(task: luigi.Task) -> str:
+    """A task as the pipeline's output and the run records name it: its family, then its
+    parameters (`TrainFold fold=2`)."""
+    params = task.to_str_params(only_significant=True)
+    return " ".join([task.task_family, *(f"{name}={value}" for name, value in params.items())])

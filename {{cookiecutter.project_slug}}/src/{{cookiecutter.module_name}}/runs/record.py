@@ -93,7 +93,7 @@ def build_record(
             "config": values,
         },
         "tasks": {
-            name_of(task, tasks): {"hash": task.task_hash(), "folder": shown(task.folder)}
+            name_of(task): {"hash": task.task_hash(), "folder": shown(task.folder)}
             for task in tasks
             if isinstance(task, CachedTask)
         },

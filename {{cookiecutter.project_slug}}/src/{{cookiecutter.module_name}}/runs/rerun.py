@@ -53,7 +53,7 @@ def differences(record: dict[str, Any], root: luigi.Task) -> tuple[list[str], li
     for task in tasks:
         if not isinstance(task, CachedTask):
             continue
-        name = name_of(task, tasks)
+        name = name_of(task)
         names.add(name)
         if recorded.get(name, {}).get("hash") != task.task_hash():
             changed.append(name)

@@ -32,13 +32,13 @@ def report(root: luigi.Task) -> list[str]:
     """One line per task of the graph, upstream first, then a summary."""
     states = plan(root)
     tasks = upstream_first(root)
-    width = max(len(name_of(task, tasks)) for task in tasks)
+    width = max(len(name_of(task)) for task in tasks)
     lines = []
     for task in tasks:
         where = getattr(task, "folder", None) or raw_dir()
         state = states.get(task.task_id, NOT_CHECKED)
-        lines.append(f"{state:<10}  {name_of(task, tasks):<{width}}  {shown(where)}")
-    to_run = [name_of(task, tasks) for task in tasks if states.get(task.task_id) == WOULD_RUN]
+        lines.append(f"{state:<10}  {name_of(task):<{width}}  {shown(where)}")
+    to_run = [name_of(task) for task in tasks if states.get(task.task_id) == WOULD_RUN]
     if to_run:
         lines.append(f"make would run {len(to_run)} task(s): {', '.join(to_run)}")
     else:
