@@ -4,6 +4,7 @@ that runs alone uses every core and tasks that run side by side never oversubscr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,16 +67,23 @@ def test_a_thread_count_the_user_exported_wins(registry: Path, others: list, mon
     assert threads.share() == 3
 
 
-def test_limits_apply_to_openmp_blas_and_arrow_inside_the_block_only():
+def test_limits_apply_to_openmp_blas_and_arrow_inside_the_block_only(monkeypatch: pytest.MonkeyPatch):
+    """Pools already loaded are limited (threadpoolctl), and libraries loaded inside the block find
+    the limit in their variables; both are as before once the block ends."""
     import pyarrow
+    from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: F401 - loads scikit-learn's OpenMP
     from threadpoolctl import threadpool_info
 
-    arrow_before = pyarrow.cpu_count()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    arrow_before, pools_before = pyarrow.cpu_count(), threadpool_info()
     with threads.limited(1) as count:
-        assert count == 1
+        assert count == 1 == threads.openmp_threads()
         assert pyarrow.cpu_count() == 1
         assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+        assert {os.environ[name] for name in threads.VARIABLES} == {"1"}
     assert pyarrow.cpu_count() == arrow_before
+    assert threadpool_info() == pools_before
+    assert "OMP_NUM_THREADS" not in os.environ
 
 
 def fold_facts(pipeline: Pipeline) -> list[dict]:

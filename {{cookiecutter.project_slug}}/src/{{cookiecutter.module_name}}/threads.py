@@ -61,13 +61,21 @@ def share() -> int:
     return max(1, cores() // running_now())
 
 
+# Thread pools a library sizes from these when it loads: set them too, for the libraries a task
+# imports after its limit is set (threadpoolctl reaches only the ones already loaded).
+VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
 @contextlib.contextmanager
 def limited(threads: int | None = None) -> Iterator[int]:
-    """OpenMP, BLAS and Arrow limited to `threads` (default: this task's share now) in the block."""
+    """OpenMP, BLAS and Arrow limited to `threads` (default: this task's share now) in the block:
+    the pools of libraries loaded already, and of those loaded within the block."""
     import pyarrow
     from threadpoolctl import threadpool_limits
 
     threads = share() if threads is None else threads
+    saved = {name: os.environ.get(name) for name in VARIABLES}
+    os.environ.update(dict.fromkeys(VARIABLES, str(threads)))
     arrow_before = pyarrow.cpu_count()
     pyarrow.set_cpu_count(threads)
     try:
@@ -75,3 +83,16 @@ def limited(threads: int | None = None) -> Iterator[int]:
             yield threads
     finally:
         pyarrow.set_cpu_count(arrow_before)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def openmp_threads() -> int:
+    """The threads an OpenMP parallel region of this process would use now (as measured by
+    threadpoolctl over the OpenMP runtimes loaded; 1 when none is)."""
+    from threadpoolctl import threadpool_info
+
+    return max([pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"], default=1)

@@ -82,8 +82,10 @@ class TrainFold(_CrossValidation):
         made_by = feature_columns(self.requires()["features"])
 
         x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
-        with threads.limited() as fit_threads:  # counted again: tasks that ran beside this one may be done
-            model = self.model().fit(x, y[~held_out])
+        model = self.model()  # imports the model's library first: the limit below must reach its thread pool
+        with threads.limited():  # counted again: tasks that ran beside this one may be done
+            model.fit(x, y[~held_out])
+            fit_threads = threads.openmp_threads()  # the pool the fit used: the limit is in force
             del x
             x = feature_matrix(made_by, "train", held_out)
             oof = self.predict(model, x)
