@@ -369,8 +369,12 @@ class CachedTask(luigi.Task):
         """One of the task's tables, optionally only some columns (Parquet reads just those)."""
         import pandas as pd
 
+        import pyarrow as pa
+
         path = self.done_folder() / f"{name}.parquet"
-        return pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
+        table = pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
+        pa.default_memory_pool().release_unused()  # Arrow's pool would keep the file's buffers
+        return table
 
     def batches(self, name: str, columns: list[str] | None = None, rows: int = 1 << 17) -> Iterator[pd.DataFrame]:
         """One of the task's tables, `rows` rows at a time, with only the given columns: a

@@ -2,8 +2,8 @@
 
 Columns are read one at a time from the features' Parquet files and only the chosen rows are
 kept, so fitting a fold holds one copy of its rows (what the estimator needs) instead of the whole
-matrix plus a masked copy. Numeric columns share one float64 block, the layout scikit-learn
-takes without copying again.
+matrix plus a masked copy. Numeric columns share one float64 block in C order, the layout
+scikit-learn takes without copying again.
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
         with pq.ParquetFile(task.done_folder() / f"{part}.parquet") as parquet:
             if block is None:
                 n_rows = parquet.metadata.num_rows if rows is None else int(np.count_nonzero(rows))
-                block = np.empty((len(made_by) - len(categorical), n_rows))  # a row per column: F order when transposed
+                # Rows by columns in C order: scikit-learn's binning takes a row sample with
+                # ndarray.take, which copies a whole array that is not C-contiguous first.
+                block = np.empty((n_rows, len(made_by) - len(categorical)))
             for column in columns:
                 if column in categorical:
                     values = task.load(part, columns=[column])[column]
@@ -86,8 +88,9 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
                     continue
                 floats = pc.cast(parquet.read(columns=[column]).column(0), pa.float64(), safe=False)
                 floats = floats.to_numpy(zero_copy_only=False)
-                numeric[column] = block[len(numeric)]
+                numeric[column] = block[:, len(numeric)]
                 numeric[column][:] = floats if rows is None else floats[rows]
+    pa.default_memory_pool().release_unused()  # Arrow's pool keeps the columns' buffers otherwise
     if not categories:
-        return pd.DataFrame(block.T, columns=list(numeric), copy=False)
+        return pd.DataFrame(block, columns=list(numeric), copy=False)
     return pd.DataFrame({column: numeric.get(column, categories.get(column)) for column in made_by}, copy=False)

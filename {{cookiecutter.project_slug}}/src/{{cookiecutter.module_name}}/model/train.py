@@ -39,17 +39,17 @@ class _CrossValidation(CachedTask):
             "importance_repeats": train().importance_repeats,
         }
 
-    def target(self) -> tuple[pd.DataFrame, np.ndarray, list]:
-        """Train's id and target columns, the target as the model takes it (class numbers for
-        classification) and the classes in that order."""
+    def target(self) -> tuple[np.ndarray, list]:
+        """Train's target as the model takes it (class numbers for classification) and the
+        classes in that order."""
         import pandas as pd
 
         cfg = checked_competition()
-        rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
+        target = Ingest().load("train", columns=[cfg.target_column])[cfg.target_column]
         if cfg.problem_type == "regression":
-            return rows, rows[cfg.target_column].to_numpy(dtype="float64"), []
-        classes = sorted(rows[cfg.target_column].unique().tolist())
-        return rows, pd.Categorical(rows[cfg.target_column], categories=classes).codes.astype("int64"), classes
+            return target.to_numpy(dtype="float64"), []
+        classes = sorted(target.unique().tolist())
+        return pd.Categorical(target, categories=classes).codes.astype("int64"), classes
 
     def prediction_columns(self, classes: list) -> list[str]:
         if checked_competition().problem_type == "multiclass":
@@ -77,7 +77,7 @@ class TrainFold(_CrossValidation):
 
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
-        _, y, classes = self.target()
+        y, classes = self.target()
         held_out = Split().load("folds", columns=["fold"])["fold"].to_numpy() == self.fold
         made_by = feature_columns(self.requires()["features"])
 
@@ -166,7 +166,8 @@ class Train(_CrossValidation):
 
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
-        rows, y, classes = self.target()
+        y, classes = self.target()
+        rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
         fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
         columns = self.prediction_columns(classes)
         oof = np.zeros((len(y), len(columns)))
