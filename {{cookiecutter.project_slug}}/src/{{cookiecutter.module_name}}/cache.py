@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
@@ -177,19 +178,19 @@ def _hash_of(spec: dict[str, Any]) -> str:
     return _digest(json.dumps(spec, sort_keys=True, default=str))[:HASH_LENGTH]
 
 
-_fixed_hashes: dict[str, str] | None = None
+_memo = threading.local()  # each thread's hashes fixed so far (Train fits folds in threads)
 
 
 @contextlib.contextmanager
-def hashes_fixed() -> Iterator[None]:
+def hashes_fixed() -> Iterator[dict[str, str]]:
     """Within the block each task's hash is computed once: for reading results after a run,
     when no input can change any more (during a run, a hash must follow its inputs)."""
-    global _fixed_hashes
-    outer, _fixed_hashes = _fixed_hashes, {} if _fixed_hashes is None else _fixed_hashes
+    outer = getattr(_memo, "hashes", None)
+    _memo.hashes = {} if outer is None else outer
     try:
-        yield
+        yield _memo.hashes
     finally:
-        _fixed_hashes = outer
+        _memo.hashes = outer
 
 
 # --- the folder -------------------------------------------------------------------------------
@@ -301,10 +302,10 @@ class CachedTask(luigi.Task):
     def task_hash(self) -> str:
         """The hash of spec(). Within one call each upstream task is hashed once (every fold of
         Train needs every feature), as within hashes_fixed()."""
-        with hashes_fixed():
-            if self.task_id not in _fixed_hashes:
-                _fixed_hashes[self.task_id] = _hash_of(self.spec())
-            return _fixed_hashes[self.task_id]
+        with hashes_fixed() as fixed:
+            if self.task_id not in fixed:
+                fixed[self.task_id] = _hash_of(self.spec())
+            return fixed[self.task_id]
 
     @property
     def folder(self) -> Path:
@@ -316,13 +317,21 @@ class CachedTask(luigi.Task):
     # -- writing --
 
     def run(self) -> None:
+        """Luigi's entry point: the result written with this task's share of the cores."""
+        from . import threads
+
+        with threads.running(), threads.limited() as count:
+            self.store(count)
+
+    def store(self, threads: int) -> None:
+        """Build the result and write it atomically: a folder with the tables and a manifest, renamed
+        into place last. `threads` is what the caller let the task use (recorded in the manifest)."""
         started = time.perf_counter()
         spec = self.spec()
         final = cache_dir() / self.task_family / _hash_of(spec)
         self.facts: dict[str, Any] = {}
-        from . import threads
-
-        with atomic_folder(final) as self.workdir, threads.running(), threads.limited() as self.threads:
+        self.threads = threads
+        with atomic_folder(final) as self.workdir:
             tables = self.build() or {}
             rows = {}
             for name, table in tables.items():
@@ -346,6 +355,11 @@ class CachedTask(luigi.Task):
             }
             (self.workdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
+    def parts(self) -> list[CachedTask]:
+        """Results this task writes itself besides its own folder (Train: one per fold), so that
+        run records, `make status` and `make gc` see them as the pipeline's."""
+        return []
+
     # -- reading --
 
     def done_folder(self) -> Path:
@@ -368,7 +382,6 @@ class CachedTask(luigi.Task):
     def load(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One of the task's tables, optionally only some columns (Parquet reads just those)."""
         import pandas as pd
-
         import pyarrow as pa
 
         path = self.done_folder() / f"{name}.parquet"

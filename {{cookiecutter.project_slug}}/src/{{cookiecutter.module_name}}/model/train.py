@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import luigi
+import luigi.interface
 
 from ..cache import CachedTask
 from ..config import checked_competition, train
@@ -26,8 +27,8 @@ STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation im
 
 
 class _CrossValidation(CachedTask):
-    """What TrainFold and Train share: the model's settings, the target as the model sees it and
-    the names of the prediction columns."""
+    """What TrainFold and Train share: the model and its settings, the target as the model sees it
+    and the names of the prediction columns."""
 
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
@@ -56,13 +57,30 @@ class _CrossValidation(CachedTask):
             return [str(label) for label in classes]
         return ["prediction"]
 
+    def model(self):
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        cfg = checked_competition()
+        regression = cfg.problem_type == "regression"
+        estimator = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        params = {"categorical_features": "from_dtype", "random_state": cfg.seed, **dict(train().model_params)}
+        return estimator(**params)
+
+    def predict(self, model, x: pd.DataFrame) -> np.ndarray:
+        problem_type = checked_competition().problem_type
+        if problem_type == "regression":
+            return model.predict(x)[:, None]
+        proba = model.predict_proba(x)
+        return proba[:, 1:] if problem_type == "binary" else proba
+
 
 class TrainFold(_CrossValidation):
     """One fold's model: fit on the other folds' rows, predicting the fold's rows and the test rows.
 
-    Each fold is its own task, so `WORKERS=2` fits two folds at once and a killed Train keeps the
-    folds it finished. Writes `oof` (the predictions of the fold's rows, in Ingest's order),
-    `test` (this model's test predictions) and `importance` (permutation importance on the fold).
+    Each fold is a cached result of its own: Train fits the missing ones, `WORKERS` at a time, and
+    a killed Train keeps the folds it finished. Writes `oof` (the predictions of the fold's rows,
+    in Ingest's order), `test` (this model's test predictions) and `importance` (permutation
+    importance on the fold).
     """
 
     fold = luigi.IntParameter()
@@ -82,16 +100,14 @@ class TrainFold(_CrossValidation):
         made_by = feature_columns(self.requires()["features"])
 
         x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
-        model = self.model()  # imports the model's library first: the limit below must reach its thread pool
-        with threads.limited():  # counted again: tasks that ran beside this one may be done
-            model.fit(x, y[~held_out])
-            fit_threads = threads.openmp_threads()  # the pool the fit used: the limit is in force
-            del x
-            x = feature_matrix(made_by, "train", held_out)
-            oof = self.predict(model, x)
-            score = float(metric.score(y[held_out], _squeeze(oof)))
-            importance = self.permutation_importance(model, x, y[held_out], score)
-            test = self.predict(model, feature_matrix(made_by, "test"))
+        model = self.model().fit(x, y[~held_out])
+        fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
+        del x
+        x = feature_matrix(made_by, "train", held_out)
+        oof = self.predict(model, x)
+        score = float(metric.score(y[held_out], _squeeze(oof)))
+        importance = self.permutation_importance(model, x, y[held_out], score)
+        test = self.predict(model, feature_matrix(made_by, "test"))
 
         self.facts.update(
             score=score, classes=[_plain(c) for c in classes], n_columns=len(made_by), fit_threads=fit_threads
@@ -129,22 +145,6 @@ class TrainFold(_CrossValidation):
                 drops.append(sign * (score - float(metric.score(y, part))))
         return pd.DataFrame({"column": [c for _, c in jobs], "repeat": [r for r, _ in jobs], "drop": drops})
 
-    def model(self):
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-        cfg = checked_competition()
-        regression = cfg.problem_type == "regression"
-        estimator = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
-        params = {"categorical_features": "from_dtype", "random_state": cfg.seed, **dict(train().model_params)}
-        return estimator(**params)
-
-    def predict(self, model, x: pd.DataFrame) -> np.ndarray:
-        problem_type = checked_competition().problem_type
-        if problem_type == "regression":
-            return model.predict(x)[:, None]
-        proba = model.predict_proba(x)
-        return proba[:, 1:] if problem_type == "binary" else proba
-
 
 class Train(_CrossValidation):
     """K-fold cross-validation of the model on the registered features: one TrainFold per fold,
@@ -157,13 +157,33 @@ class Train(_CrossValidation):
     """
 
     def requires(self) -> dict[str, Any]:
-        folds = [TrainFold(fold=k) for k in range(checked_competition().n_folds)]
-        return {"data": Ingest(), "split": Split(), "folds": folds}
+        return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
+
+    def parts(self) -> list[TrainFold]:
+        return [TrainFold(fold=k) for k in range(checked_competition().n_folds)]
+
+    def fit_folds(self, threads: int) -> None:
+        """Fit the folds that have no result yet, `WORKERS` at a time, in threads of this process:
+        the libraries are loaded once and each fold holds only its own rows. A round of folds
+        shares the task's threads (the last, smaller round gets more each), and each fold's result
+        is cached as soon as it is written."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        missing = [fold for fold in self.parts() if not fold.complete()]
+        at_once = max(1, min(luigi.interface.core().workers, len(missing)))
+        self.model()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
+        with ThreadPoolExecutor(at_once) as pool:
+            for start in range(0, len(missing), at_once):
+                round_ = missing[start : start + at_once]
+                share = max(1, threads // len(round_))
+                for done in [pool.submit(_fit_fold, fold, share) for fold in round_]:
+                    done.result()
 
     def build(self) -> dict[str, pd.DataFrame]:
         import numpy as np
         import pandas as pd
 
+        self.fit_folds(self.threads)
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
@@ -174,7 +194,7 @@ class Train(_CrossValidation):
         test_ids = Ingest().load("test", columns=[cfg.id_column])
         test = np.zeros((len(test_ids), len(columns)))
         fold_scores, importance = [], []
-        for k, task in enumerate(self.requires()["folds"]):
+        for k, task in enumerate(self.parts()):
             oof[fold == k] = task.load("oof").to_numpy()
             test += task.load("test").to_numpy() / cfg.n_folds
             fold_scores.append(task.manifest()["facts"]["score"])
@@ -206,6 +226,21 @@ class Train(_CrossValidation):
         table = drops.groupby("column", sort=False)["drop"].agg(importance="mean", std="std").reset_index()
         table.insert(1, "feature", table["column"].map(made_by).astype("string"))
         return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _fit_fold(fold: TrainFold, threads: int) -> None:
+    """Write one fold's result in this thread, its OpenMP pool limited to `threads` (the limit is
+    the calling thread's own), with the pipeline's `run`/`done` lines."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        fold.trigger_event(luigi.Event.START, fold)
+        try:
+            fold.store(threads)
+        except Exception as error:
+            fold.trigger_event(luigi.Event.FAILURE, fold, error)
+            raise
+        fold.trigger_event(luigi.Event.SUCCESS, fold)
 
 
 def _squeeze(prediction: np.ndarray) -> np.ndarray:

@@ -54,14 +54,20 @@ def parsed(args: list[str]) -> Iterator[luigi.Task]:
         yield parser.get_task_obj()
 
 
+def needs(task: luigi.Task) -> list[luigi.Task]:
+    """What a task needs done before it is: the tasks it requires, and the parts it writes itself
+    (Train's folds)."""
+    return [*flatten(task.requires()), *getattr(task, "parts", list)()]
+
+
 def upstream_first(root: luigi.Task) -> list[luigi.Task]:
-    """Every task the root needs, each once, each after the tasks it requires."""
+    """Every task the root needs, each once, each after the tasks it needs."""
     seen: dict[str, luigi.Task] = {}
 
     def visit(task: luigi.Task) -> None:
         if task.task_id in seen:
             return
-        for dependency in flatten(task.requires()):
+        for dependency in needs(task):
             visit(dependency)
         seen[task.task_id] = task
 

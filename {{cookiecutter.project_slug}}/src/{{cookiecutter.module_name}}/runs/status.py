@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import luigi
-from luigi.task import flatten
 
 from ..config import raw_dir, shown
-from .dag import name_of, upstream_first
+from .dag import name_of, needs, upstream_first
 
 COMPLETE, WOULD_RUN, NOT_CHECKED = "complete", "would run", "not needed"
 
@@ -21,7 +20,7 @@ def plan(root: luigi.Task) -> dict[str, str]:
             return
         states[task.task_id] = COMPLETE if task.complete() else WOULD_RUN
         if states[task.task_id] == WOULD_RUN:
-            for dependency in flatten(task.requires()):
+            for dependency in needs(task):
                 visit(dependency)
 
     visit(root)
