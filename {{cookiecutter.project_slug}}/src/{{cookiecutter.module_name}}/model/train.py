@@ -6,6 +6,7 @@ killed run keeps the folds it finished, and Train only combines their prediction
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import luigi
@@ -16,6 +17,7 @@ from ..config import checked_competition, train
 from ..data.ingest import Ingest
 from ..data.split import Split
 from ..features import FEATURES
+from ..memory import return_freed_memory
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
 
@@ -93,24 +95,35 @@ class TrainFold(_CrossValidation):
 
         from .. import threads
 
+        return_freed_memory()
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
         held_out = Split().load("folds", columns=["fold"])["fold"].to_numpy() == self.fold
         made_by = feature_columns(self.requires()["features"])
 
+        seconds = {"load": -time.perf_counter()}
         x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
+        seconds["fit"] = -time.perf_counter()
+        seconds["load"] -= seconds["fit"]
         model = self.model().fit(x, y[~held_out])
         fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
+        seconds["predict"] = -time.perf_counter()
+        seconds["fit"] -= seconds["predict"]
         del x
         x = feature_matrix(made_by, "train", held_out)
         oof = self.predict(model, x)
         score = float(metric.score(y[held_out], _squeeze(oof)))
         importance = self.permutation_importance(model, x, y[held_out], score)
         test = self.predict(model, feature_matrix(made_by, "test"))
+        seconds["predict"] += time.perf_counter()
 
         self.facts.update(
-            score=score, classes=[_plain(c) for c in classes], n_columns=len(made_by), fit_threads=fit_threads
+            score=score,
+            classes=[_plain(c) for c in classes],
+            n_columns=len(made_by),
+            fit_threads=fit_threads,
+            seconds={phase: round(value, 3) for phase, value in seconds.items()},
         )
         columns = self.prediction_columns(classes)
         return {
@@ -169,6 +182,7 @@ class Train(_CrossValidation):
         is cached as soon as it is written."""
         from concurrent.futures import ThreadPoolExecutor
 
+        return_freed_memory()  # the folds' rows are read and dropped column by column
         missing = [fold for fold in self.parts() if not fold.complete()]
         at_once = max(1, min(luigi.interface.core().workers, len(missing)))
         self.model()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
