@@ -39,9 +39,11 @@ N_ROWS ?= 5000000
 N_TEST_ROWS ?= 1000000
 SCALE ?= 4
 REPEAT ?= 10
+TRAIN_ROWS ?= 1000000
 
 bench: $(STAMP) ## the pipeline on a large synthetic competition against plain pandas (N_ROWS=...)
-	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT)
+	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT) \
+		--train-rows $(TRAIN_ROWS)
 
 lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
 	$(PYTHON) -m ruff check tests bench

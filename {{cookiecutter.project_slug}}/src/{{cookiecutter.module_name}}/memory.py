@@ -1,35 +1,32 @@
 """Freed memory goes back to the system: a task's peak is what it holds at once.
 
-Arrow's default pool (mimalloc or jemalloc) and glibc's malloc both keep freed memory for reuse,
-and glibc raises its mmap threshold to the largest block freed so far. A task that reads a
-column, converts it and drops it, one column after another (a fold's rows, a feature), would
-then hold most of what it ever freed. With Arrow on the system allocator and glibc's threshold
-fixed at 1 MB, every buffer of a megabyte or more is returned as soon as it is freed; smaller
-ones (a model's per-node histograms) stay in malloc's fast arenas.
+Arrow's default pool (mimalloc or jemalloc) and glibc's malloc both keep freed memory for reuse.
+A task that reads a column, converts it and drops it, one column after another (a fold's rows),
+would then hold much of what it ever freed, and two folds fitting side by side hold it twice.
+Tasks that do so put Arrow on the system allocator and trim glibc's heap after each such step.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
-MMAP_THRESHOLD = 1 << 20
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-_done = False
+
+@functools.cache
+def _libc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
+        return None
 
 
 def return_freed_memory() -> None:
-    """Set both allocators up as above, once per process (a no-op where libc is not glibc)."""
-    global _done
-    if _done:
-        return
-    _done = True
+    """Arrow on the system allocator for this process, and the memory freed so far returned."""
     import pyarrow
 
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        libc.mallopt(_M_TRIM_THRESHOLD, MMAP_THRESHOLD)
-    except (OSError, AttributeError):  # not glibc: its allocator's defaults stay
-        pass
+    if pyarrow.default_memory_pool().backend_name != "system":
+        pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    if _libc() is not None:
+        _libc().malloc_trim(0)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..config import checked_competition
 from ..errors import DataError
+from ..memory import return_freed_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,8 +90,11 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
                 floats = pc.cast(parquet.read(columns=[column]).column(0), pa.float64(), safe=False)
                 floats = floats.to_numpy(zero_copy_only=False)
                 numeric[column] = block[:, len(numeric)]
-                numeric[column][:] = floats if rows is None else floats[rows]
-    pa.default_memory_pool().release_unused()  # Arrow's pool keeps the columns' buffers otherwise
+                if rows is None:
+                    numeric[column][:] = floats
+                else:  # straight into the block: no copy of the chosen rows on the way
+                    np.compress(rows, floats, out=numeric[column])
+    return_freed_memory()  # the columns' buffers, freed one by one above
     if not categories:
         return pd.DataFrame(block, columns=list(numeric), copy=False)
     return pd.DataFrame({column: numeric.get(column, categories.get(column)) for column in made_by}, copy=False)

@@ -254,6 +254,8 @@ def _fit_fold(fold: TrainFold, threads: int) -> None:
         except Exception as error:
             fold.trigger_event(luigi.Event.FAILURE, fold, error)
             raise
+        finally:
+            return_freed_memory()  # before the next fold: what this one freed, the next may not reuse
         fold.trigger_event(luigi.Event.SUCCESS, fold)
 
 
