@@ -175,7 +175,7 @@ class Train(_CrossValidation):
     def parts(self) -> list[TrainFold]:
         return [TrainFold(fold=k) for k in range(checked_competition().n_folds)]
 
-    def fit_folds(self, threads: int) -> None:
+    def fit_folds(self) -> None:
         """Fit the folds that have no result yet, `WORKERS` at a time, in threads of this process:
         the libraries are loaded once and each fold holds only its own rows. A round of folds
         shares the task's threads (the last, smaller round gets more each), and each fold's result
@@ -189,7 +189,7 @@ class Train(_CrossValidation):
         with ThreadPoolExecutor(at_once) as pool:
             for start in range(0, len(missing), at_once):
                 round_ = missing[start : start + at_once]
-                share = max(1, threads // len(round_))
+                share = max(1, self.threads // len(round_))
                 for done in [pool.submit(_fit_fold, fold, share) for fold in round_]:
                     done.result()
 
@@ -197,7 +197,7 @@ class Train(_CrossValidation):
         import numpy as np
         import pandas as pd
 
-        self.fit_folds(self.threads)
+        self.fit_folds()
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
@@ -244,16 +244,13 @@ class Train(_CrossValidation):
 
 def _fit_fold(fold: TrainFold, threads: int) -> None:
     """Write one fold's result in this thread, its OpenMP pool limited to `threads` (the limit is
-    the calling thread's own), with the pipeline's `run`/`done` lines."""
+    the calling thread's own), with the pipeline's `run`/`done` lines (an error is Train's to report)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="openmp"):
         fold.trigger_event(luigi.Event.START, fold)
         try:
             fold.store(threads)
-        except Exception as error:
-            fold.trigger_event(luigi.Event.FAILURE, fold, error)
-            raise
         finally:
             return_freed_memory()  # before the next fold: what this one freed, the next may not reuse
         fold.trigger_event(luigi.Event.SUCCESS, fold)
