@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ SLUG = "demo-comp"
 def fake_module(project: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location("baked_kaggle_fake", project / "tests" / "kaggle_fake.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being made
     spec.loader.exec_module(module)
     return module
 

@@ -22,6 +22,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -59,6 +60,7 @@ class FakeKaggle:
     requests: list[Request] = field(default_factory=list)
     failures: dict[str, int | str] = field(default_factory=dict)
     port: int = 0
+    rate: float | None = None  # bytes per second the archive is sent at (None: as fast as it goes)
     _next_ref: int = 50001
 
     # --- setting up and looking -----------------------------------------------------------------
@@ -136,7 +138,8 @@ class FakeKaggle:
             handler.send_json({"code": how, "message": MESSAGES.get(how, "error")}, how)
             return
         if name == "archive":
-            handler.send_file(self.archives[path.removeprefix("/files/").removesuffix(".zip")], cut=how == "cut")
+            archive = self.archives[path.removeprefix("/files/").removesuffix(".zip")]
+            handler.send_file(archive, cut=how == "cut", rate=self.rate)
             return
         if name == "upload":
             self.uploads[path.removeprefix("/upload/")] = raw
@@ -248,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def send_file(self, path: Path, cut: bool = False) -> None:
+    def send_file(self, path: Path, cut: bool = False, rate: float | None = None) -> None:
         stat = path.stat()
         self.send_response(200)
         self.send_header("Content-Type", "application/zip")
@@ -257,8 +260,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("ETag", f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
         self.end_headers()
         self.wfile.flush()
+        end = stat.st_size // 2 if cut else stat.st_size
+        started, sent = time.perf_counter(), 0
         with open(path, "rb") as source:
-            self.connection.sendfile(source, count=stat.st_size // 2 if cut else None)
+            while sent < end:  # a twentieth of a second at a time when the rate is limited
+                count = min(end - sent, int(rate / 20) if rate else end)
+                sent += self.connection.sendfile(source, offset=sent, count=count)
+                if rate:
+                    time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
         if cut:
             self.drop()
 

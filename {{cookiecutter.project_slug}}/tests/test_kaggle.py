@@ -141,6 +141,7 @@ def test_second_download_sends_no_request_and_force_downloads_again(
     assert pipeline.run("Download").returncode == 0
     record = json.loads((pipeline.raw / ".download.json").read_text())
     assert record["competition"] == SLUG and set(record["files"]) == {"train.csv", "test.csv", "sample_submission.csv"}
+    assert record["unpacked_while_downloading"] is True
     sent = len(fake.requests)
     again = pipeline.run("Download")
     assert again.returncode == 0, describe(again)
@@ -235,6 +236,56 @@ def test_an_api_token_is_used_when_there_is_no_key(pipeline: Pipeline, fake: Fak
     assert result.returncode == 0, describe(result)
     assert fake.count("IntrospectToken") >= 1
     assert [r.authorization for r in fake.requests if r.name == "DownloadDataFiles"] == [f"Bearer {TOKEN}"]
+
+
+class Unseekable(io.RawIOBase):
+    """A file zipfile cannot seek back in, so it writes each member's sizes after its data."""
+
+    def __init__(self, sink: io.BufferedWriter) -> None:
+        self.sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return self.sink.write(data)
+
+
+@pytest.mark.parametrize("descriptors", [False, True])
+def test_members_inflated_while_the_archive_grows_match_the_archive(tmp_path: Path, descriptors: bool):
+    """unzip.WhileDownloading inflates every member of an archive that is still being written
+    (deflated and stored members; sizes before or after the data) into exactly what zipfile
+    extracts; bytes that do not match the central directory give no result."""
+    from importlib import import_module
+
+    unzip = import_module(f"{MODULE}.data.unzip")
+    members = {"comp/train.csv": b"id,x\n" + b"1,22\n" * 50000, "comp/notes.txt": bytes(range(256)) * 300}
+    archive = tmp_path / "whole.zip"
+    with open(archive, "wb") as raw:
+        target = Unseekable(raw) if descriptors else raw
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for name, data in members.items():
+                kind = zipfile.ZIP_DEFLATED if descriptors or name.endswith(".csv") else zipfile.ZIP_STORED
+                bundle.writestr(name, data, compress_type=kind)
+
+    def grow(path: Path, data: bytes) -> Path | None:
+        inflating = unzip.WhileDownloading(path.parent / f"{path.stem}-inflated")
+        inflating.start(path)
+        with open(path, "wb") as out:
+            for start in range(0, len(data), 4096):
+                out.write(data[start : start + 4096])
+                out.flush()
+        inflating.stop()
+        return inflating.result(path)
+
+    (tmp_path / "a").mkdir()
+    folder = grow(tmp_path / "a" / "copy.zip", archive.read_bytes())
+    assert folder is not None
+    assert {name: (folder / name).read_bytes() for name in members} == members
+    damaged = bytearray(archive.read_bytes())
+    damaged[len(damaged) // 3] ^= 0x55
+    (tmp_path / "b").mkdir()
+    assert grow(tmp_path / "b" / "damaged.zip", bytes(damaged)) is None
 
 
 # --- submit and lb ------------------------------------------------------------------------------

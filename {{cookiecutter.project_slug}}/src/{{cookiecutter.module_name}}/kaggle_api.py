@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,10 +122,13 @@ class Archive:
     etag: str | None
 
 
-def download(api: Any, slug: str, folder: Path, attempts: int) -> Archive:
+def download(
+    api: Any, slug: str, folder: Path, attempts: int, arriving: Callable[[Path], None] | None = None
+) -> Archive:
     """The competition's archive into folder, by the requests `kaggle competitions download`
     makes (the data-files call, its redirect, the client's own streaming download with
-    `attempts` tries), named as the client names it."""
+    `attempts` tries), named as the client names it. `arriving(path)` is called as the bytes
+    start to arrive in path."""
     from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFilesRequest
 
     if attempts < 1:
@@ -137,6 +140,8 @@ def download(api: Any, slug: str, folder: Path, attempts: int) -> Archive:
         response = kaggle.competitions.competition_api_client.download_data_files(request)
         url = response.url.split("?")[0]
         path = folder / f"{slug}.{url.split('.')[-1]}"
+        if arriving:
+            arriving(path)
         try:
             api.download_file(response, str(path), kaggle.http_client(), quiet=True, max_retries=attempts - 1)
         except ValueError as error:  # the client's size check

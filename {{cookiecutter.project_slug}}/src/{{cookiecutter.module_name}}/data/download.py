@@ -1,6 +1,7 @@
 """Download: the Kaggle competition's files into data/raw, through the official client, atomically.
 
-The archive is downloaded into a hidden temporary folder in data/raw and unpacked there: a zip
+The archive is downloaded into a hidden temporary folder in data/raw and unpacked there (its
+members inflated as they arrive, see unzip.py, checked against the archive's CRC-32s): a zip
 of one folder loses that folder, `.zip` members (Kaggle's `train.csv.zip`) are unpacked too, and
 train.csv, test.csv and sample_submission.csv are moved to the top wherever they were. Only
 when every file is whole are they moved into data/raw, so a failure leaves it as it was.
@@ -28,6 +29,7 @@ from ..cache import atomic_file, remove_abandoned
 from ..config import kaggle, raw_dir, shown
 from ..errors import DataError
 from .fetch import _make_folders, _stat, _unchanged_locally, read_state, zip_members
+from .unzip import WhileDownloading
 
 STATE = ".download.json"
 TEMP_PREFIX = ".download-"
@@ -104,12 +106,23 @@ def _to_top(into: Path, names: list[str], what: str) -> list[str]:
     return names
 
 
-def unpack(archive: Path, into: Path, what: str) -> list[str]:
-    """Every file of the archive in folder `into`, the three competition files at the top; their names."""
+def _take_inflated(bundle: zipfile.ZipFile, inflated: Path, into: Path, what: str) -> list[str]:
+    """The members inflated while downloading (named as in the archive) moved to their names in
+    `into`, as _extract would have written them; their names."""
+    members = zip_members(bundle, into, what)
+    _make_folders(into, list(members))
+    for name, member in members.items():
+        os.replace(inflated / member.filename, into / name)
+    return list(members)
+
+
+def unpack(archive: Path, into: Path, what: str, inflated: Path | None = None) -> list[str]:
+    """Every file of the archive in folder `into`, the three competition files at the top; their
+    names. `inflated`: a folder with every member already inflated and checked (unzip.py)."""
     into.mkdir()
     try:
         with zipfile.ZipFile(archive) as bundle:
-            names = _extract(bundle, into, what)
+            names = _take_inflated(bundle, inflated, into, what) if inflated else _extract(bundle, into, what)
         names = _unpack_inner_zips(into, names, what)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as error:
         raise DataError(f"{what}: not a valid zip archive ({error}); run `make download FORCE=1` again") from None
@@ -148,10 +161,15 @@ class Download(luigi.Task):
         slug = kaggle_api.competition()
         api = kaggle_api.client(slug)
         temp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=folder))
+        inflating = WhileDownloading(temp / "inflated")
         try:
-            archive = kaggle_api.download(api, slug, temp, kaggle().max_attempts)
+            try:
+                archive = kaggle_api.download(api, slug, temp, kaggle().max_attempts, arriving=inflating.start)
+            finally:
+                inflating.stop()
+            inflated = inflating.result(archive.path)
             files = temp / "files"
-            names = unpack(archive.path, files, f"the archive of Kaggle competition {slug}")
+            names = unpack(archive.path, files, f"the archive of Kaggle competition {slug}", inflated)
             _make_folders(folder, names)
             written = {}
             for name in names:
@@ -162,6 +180,7 @@ class Download(luigi.Task):
         state: dict[str, Any] = {
             "competition": slug,
             "archive": {"size": archive.size, "last_modified": archive.last_modified, "etag": archive.etag},
+            "unpacked_while_downloading": inflated is not None,
             "downloaded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "files": written,
         }
