@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import make, tasks_run
+from conftest import TEMPLATE, make, tasks_run
 from test_s3 import small_competition
 
 pytestmark = pytest.mark.skipif(
@@ -96,3 +98,17 @@ def test_download_all_submit_lb_through_make(loop: Loop):
     assert json.loads(record_path.read_text())["lb"]["score"] == 0.76543
     rows = make(loop.project, "runs", environment=env).stdout
     assert "0.76543" in rows
+
+
+def test_kaggle_download_benchmark_prints_both_times_and_the_ratios():
+    """bench/kaggle_download.py runs with a tiny archive and prints its figures (not asserted)."""
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "bench" / "kaggle_download.py"), "1", "1", "50"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("make download", "kaggle competitions download"):
+        assert re.search(rf"{label}\s+\d+\.\d+ s .*\s+\d+\.\d+ s ", result.stdout), result.stdout
+    assert re.search(r"time ratio \(goal: at most 1\.10\)\s+\d+\.\d\dx\s+\d+\.\d\dx", result.stdout), result.stdout

@@ -1,4 +1,4 @@
-"""`python -m {{ cookiecutter.module_name }}.runs <command>`: the Makefile's runs, lb, submit, report, status, gc and rerun.
+"""`python -m {{ cookiecutter.module_name }}.runs <command>`: the Makefile's runs, lb, report, status, gc and rerun.
 
     list [--sort time|cv]     the runs table (make runs [SORT=cv])
     lb RUN SCORE              record a leaderboard score (make lb RUN=... SCORE=...)
