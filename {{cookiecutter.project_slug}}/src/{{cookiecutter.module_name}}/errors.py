@@ -15,3 +15,7 @@ class ConfigError(PipelineError):
 
 class S3Error(PipelineError):
     """S3 refused a request or could not be reached (permissions, missing object, network)."""
+
+
+class KaggleError(PipelineError):
+    """Kaggle refused a request or could not be reached (credentials, rules, competition, network)."""

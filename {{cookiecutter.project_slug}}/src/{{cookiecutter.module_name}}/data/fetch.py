@@ -80,9 +80,10 @@ def planned() -> list[Planned]:
     return [Planned(name, remote.key_of(name), remote.url(remote.key_of(name))) for name in files]
 
 
-def read_state(folder: Path) -> dict[str, Any]:
+def read_state(folder: Path, name: str = STATE) -> dict[str, Any]:
+    """A download record in folder (this one's, or Download's); empty when missing or unreadable."""
     try:
-        return json.loads((folder / STATE).read_text())
+        return json.loads((folder / name).read_text())
     except (OSError, ValueError):
         return {}
 

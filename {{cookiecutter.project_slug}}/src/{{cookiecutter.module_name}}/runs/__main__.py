@@ -2,6 +2,8 @@
 
     list [--sort time|cv]     the runs table (make runs [SORT=cv])
     lb RUN SCORE              record a leaderboard score (make lb RUN=... SCORE=...)
+    lb                        read the public scores from Kaggle into the records (make lb)
+    submit [RUN] [--message M] [--force]   upload a run's submission to Kaggle (make submit)
     report                    reports/report.md and .html with plots (make report)
     status [luigi args]       complete tasks and those `make all` would run (make status)
     gc [--confirm] [args]     cache folders nothing refers to; deleted with --confirm (make gc)
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     lb = commands.add_parser("lb")
     lb.add_argument("run", nargs="?", default="")
     lb.add_argument("score", nargs="?", default="")
+    submit = commands.add_parser("submit")
+    submit.add_argument("run", nargs="?", default="")
+    submit.add_argument("--message", default="")
+    submit.add_argument("--force", action="store_true")
     commands.add_parser("report")
     commands.add_parser("status")
     commands.add_parser("gc").add_argument("--confirm", action="store_true")
@@ -60,11 +66,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "list":
         lines = show_runs(args.sort)
+    elif args.command == "lb" and not args.run and not args.score:
+        from .submit import read_scores
+
+        lines = read_scores()
     elif args.command == "lb":
         if not args.score:
-            raise PipelineError("make lb needs RUN=<run id> and SCORE=<public leaderboard score>")
+            raise PipelineError(
+                "make lb needs RUN=<run id> and SCORE=<public leaderboard score> (or neither: scores from Kaggle)"
+            )
         record = set_lb(args.run, args.score)
         lines = [f"{record['run_id']}: leaderboard {record['lb']['score']} (CV {record['cv']['score']:.5f})"]
+    elif args.command == "submit":
+        from .submit import submit
+
+        lines = submit(args.run, args.message, args.force)
     elif args.command == "report":
         from .report import where, write_report
 

@@ -21,7 +21,7 @@ from . import run_id
 from .dag import config_values, name_of, overrides, upstream_first
 from .gitinfo import git_state
 
-PACKAGES = ("luigi", "pandas", "numpy", "pyarrow", "scikit-learn", "boto3", "matplotlib")
+PACKAGES = ("luigi", "pandas", "numpy", "pyarrow", "scikit-learn", "boto3", "matplotlib", "kaggle")
 
 
 def record_path(run: str) -> Path:
@@ -58,8 +58,8 @@ def ensure_record(args: list[str]) -> Path:
     if old is not None and (not made or _names_submission(old, submission.name)):
         return path
     record, patch = build_record(run, train_manifest, args, Submission() if made else None)
-    if old and old.get("lb") and old.get("submission") == record["submission"]:
-        record["lb"] = old["lb"]
+    if old and old.get("submission") == record["submission"]:  # its leaderboard score and Kaggle submissions stay
+        record.update({key: old[key] for key in ("lb", "kaggle") if old.get(key)})
     write_record(record, patch)
     return path
 
@@ -125,6 +125,11 @@ def write_record(record: dict[str, Any], patch: str | None) -> None:
     else:
         patch_path(run).unlink(missing_ok=True)
     _write_json(record_path(run), record)
+
+
+def save_record(record: dict[str, Any]) -> None:
+    """Rewrite a record read with read_record/all_records (atomically)."""
+    _write_json(record_path(record["run_id"]), record)
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
