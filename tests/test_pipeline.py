@@ -207,10 +207,13 @@ def test_make_all_creates_the_environment_when_missing(bake, tmp_path: Path):
 
 
 def test_project_tests_and_lint_pass(baked: Baked):
-    """The generated project's own `make test` and `make lint` pass."""
+    """The generated project's own `make test` and `make lint` pass. A binary project's `make test` runs
+    in tests/test_cruft.py instead, after a template update and the user's own features (the suite
+    takes minutes; twice would cost the template's suite its time limit)."""
     make(baked.project, "lint")
-    result = make(baked.project, "test")
-    assert " passed" in result.stdout
+    if "binary" not in baked.project.parent.name:
+        result = make(baked.project, "test")
+        assert " passed" in result.stdout
 
 
 @pytest.mark.parametrize(
