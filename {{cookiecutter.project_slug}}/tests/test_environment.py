@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from conftest import PROJECT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from {{ cookiecutter.module_name }}.errors import PipelineError
 from {{ cookiecutter.module_name }}.runs import environment
 from {{ cookiecutter.module_name }}.runs.rerun import commands
 
@@ -51,6 +53,12 @@ def test_locked_versions_follow_the_markers():
         "colorama": "0.4.6",
         "pandas": "2.3.3",
     }
+
+
+@pytest.mark.parametrize("line", ["pandas>=2.2", "pandas", "not a requirement!"])
+def test_a_broken_lock_line_is_one_error_naming_the_line(line: str):
+    with pytest.raises(PipelineError, match=r"requirements.lock line 3: .* is not `name==version"):
+        environment.locked_versions(f"# header\nnumpy==2.2.6\n{line}\n")
 
 
 def test_differences_name_each_package_and_ignore_the_seeds():

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import PROJECT_ROOT
+from ..errors import DataError
 
 LOCK = "requirements.lock"
 # Installed but not locked, on purpose: this project itself, and the installers' own seed packages (pip's
 # venv brings pip, and setuptools before Python 3.12); when the lock pins one, its version counts.
 NOT_LOCKED = frozenset({"pip", "setuptools", "wheel"})
 PROJECT = {{ cookiecutter.project_slug | tojson }}
-SHOWN = 5  # differences listed in a record or a message; the count says how many more
+SHOWN = 5  # differences named in `make rerun`'s line; the count says how many more
 
 
 def lock_path() -> Path:
@@ -36,19 +37,24 @@ def lock_sha256(path: Path | None = None) -> str | None:
 def locked_versions(text: str, environment: dict[str, str] | None = None) -> dict[str, str]:
     """{normalized name: version} of the lock's `name==version ; marker` lines whose marker holds
     here (or in `environment`, a dict of PEP 508 marker values)."""
-    from packaging.requirements import Requirement
+    from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
     pins: dict[str, str] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.split(" #", 1)[0].strip()
         if not line or line.startswith(("#", "-")):
             continue
-        requirement = Requirement(line)
-        if requirement.marker is not None and not requirement.marker.evaluate(environment):
-            continue
-        [spec] = requirement.specifier  # a lock pins every package with exactly one ==
-        pins[canonicalize_name(requirement.name)] = spec.version
+        wrong = DataError(f"{LOCK} line {number}: {line!r} is not `name==version [; marker]`; run make lock")
+        try:
+            requirement = Requirement(line)
+            [spec] = requirement.specifier  # a lock pins every package with exactly one ==
+        except (InvalidRequirement, ValueError):
+            raise wrong from None
+        if spec.operator != "==":
+            raise wrong
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            pins[canonicalize_name(requirement.name)] = spec.version
     return pins
 
 
