@@ -47,6 +47,9 @@ EXPECTED_FILES = [
     "luigi.cfg",
     "pyproject.toml",
     ".gitignore",
+    "requirements.lock",
+    ".pre-commit-config.yaml",
+    ".github/workflows/ci.yml",
     "data/raw/.gitkeep",
     "submissions/.gitkeep",
     "runs/.gitkeep",
@@ -143,7 +146,7 @@ def test_make_help_lists_every_target(baked):
     result = subprocess.run(["make", "-C", str(project)], capture_output=True, text=True, check=True)
     for target in ("install", "data", "split", "features", "train", "submission", "all", "test", "lint"):
         assert f"  {target} " in result.stdout, target
-    for target in ("runs", "lb", "report", "status", "gc", "rerun"):
+    for target in ("runs", "lb", "report", "status", "gc", "rerun", "lock", "hooks"):
         assert f"  {target} " in result.stdout, target
 
 

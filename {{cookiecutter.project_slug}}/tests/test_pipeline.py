@@ -12,7 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MANIFEST, Competition, Pipeline, describe, read_config, tasks_run, tiny_dataset, wait_for
+from conftest import (
+    MANIFEST,
+    PROJECT,
+    Competition,
+    Pipeline,
+    describe,
+    read_config,
+    tasks_run,
+    tiny_dataset,
+    wait_for,
+)
 
 PIPELINE_TASKS = {
     "Ingest",
@@ -218,6 +228,8 @@ def test_the_run_record_ties_the_submission_to_its_train_result(run: Run):
     assert record["submission"]["sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest()
     train = done_folder(run.pipeline, "Train")
     assert record["tasks"]["Train"]["hash"] == train.name
+    lock = PROJECT / "requirements.lock"
+    assert record["environment"]["lock_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
     importance = pd.read_parquet(train / "importance.parquet")
     columns = json.loads((train / MANIFEST).read_text())["facts"]["n_columns"]
     assert len(importance) == columns and importance["feature"].notna().all()

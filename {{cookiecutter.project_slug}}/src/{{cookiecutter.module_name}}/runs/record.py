@@ -17,7 +17,7 @@ from typing import Any
 from ..cache import MANIFEST, CachedTask, atomic_file, file_sha256, fingerprint
 from ..config import PROJECT_ROOT, reports_dir, runs_dir, shown, submissions_dir
 from ..errors import ConfigError, DataError
-from . import run_id
+from . import environment, run_id
 from .dag import config_values, name_of, overrides, upstream_first
 from .gitinfo import git_state
 
@@ -106,6 +106,7 @@ def build_record(
             "greater_is_better": facts["greater_is_better"],
         },
         "packages": {"python": platform.python_version(), **_versions()},
+        "environment": environment.current(),
         "command": [Path(sys.executable).name, "-m", __package__.rpartition(".")[0], *args],
         "submission": None,
         "lb": None,
