@@ -60,6 +60,8 @@ def test_lock_is_what_make_lock_gives_for_the_declared_dependencies(bake, tmp_pa
     without running `make lock` at the template root fails here."""
     project = bake(tmp_path, project_name="Lock Check Ünïcode", author_name="Zoë")
     shipped = {name: (PROJECT_TEMPLATE / name).read_text() for name in (LOCK, ".pre-commit-config.yaml")}
+    uv = subprocess.run([BIN / "uv", "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
+    assert uv == locked(shipped[LOCK])["uv"], "pin the lock's uv in requirements.txt (the lock's text depends on it)"
     make(project, "lock")
     for name, text in shipped.items():
         assert (project / name).read_text() == text, f"{name} is stale: run `make lock` at the template root"
