@@ -119,7 +119,8 @@ def test_train_predicts_exactly_what_a_plain_scikit_learn_loop_over_the_folds_do
     matrix with boolean masks, as a notebook would write it."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    features = ["NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding"]
+    train = done_folder(run.pipeline, "Train")
+    features = json.loads((train / MANIFEST).read_text())["facts"]["features"]  # FEATURES, in order
     x, x_test = (
         pd.concat(
             [pd.read_parquet(done_folder(run.pipeline, name) / f"{part}.parquet").iloc[:, 1:] for name in features],
@@ -127,7 +128,6 @@ def test_train_predicts_exactly_what_a_plain_scikit_learn_loop_over_the_folds_do
         )
         for part in ("train", "test")
     )
-    train = done_folder(run.pipeline, "Train")
     oof, test = (pd.read_parquet(train / f"{part}.parquet") for part in ("oof", "test"))
     columns = [c for c in test.columns if c != competition.id_column]
     y = oof[competition.target_column]
