@@ -32,8 +32,12 @@ class Submission(CachedTask):
         return {"id_column": checked_competition().id_column}
 
     def complete(self) -> bool:
-        manifest = self.folder / MANIFEST  # the hash is computed once: complete() is on the hot path
-        return manifest.is_file() and _copy_named_in(manifest).is_file()
+        """Done when the result is (sizes checked) and its copy in submissions/ is whole."""
+        result = self.output()  # the hash is computed once: complete() is on the hot path
+        if not result.exists():
+            return False
+        copy = _copy_named_in(result.path / MANIFEST)
+        return copy.is_file() and copy.stat().st_size == (result.path / FILE).stat().st_size
 
     def run(self) -> None:
         if not self.output().exists():
