@@ -196,7 +196,7 @@ _memo = threading.local()  # each thread's hashes fixed so far (Train fits folds
 
 
 @contextlib.contextmanager
-def hashes_fixed() -> Iterator[dict[str, str]]:
+def hashes_fixed() -> Iterator[dict[str, Any]]:
     """Within the block each task's hash is computed once: for reading results after a run,
     when no input can change any more (during a run, a hash must follow its inputs)."""
     outer = getattr(_memo, "hashes", None)
@@ -205,6 +205,20 @@ def hashes_fixed() -> Iterator[dict[str, str]]:
         yield _memo.hashes
     finally:
         _memo.hashes = outer
+
+
+_completeness = threading.local()
+
+
+@contextlib.contextmanager
+def _checked() -> Iterator[dict[str, bool]]:
+    """Each task's completeness, found once within the outermost complete() call."""
+    outer = getattr(_completeness, "known", None)
+    _completeness.known = {} if outer is None else outer
+    try:
+        yield _completeness.known
+    finally:
+        _completeness.known = outer
 
 
 # --- the folder -------------------------------------------------------------------------------
@@ -350,7 +364,13 @@ class CachedTask(luigi.Task):
     # -- identity --
 
     def upstream(self) -> list[CachedTask]:
-        return [task for task in flatten(self.requires()) if isinstance(task, CachedTask)]
+        """The cached tasks this one requires; found once per task within hashes_fixed() (building
+        task objects costs Luigi a parameter lookup each)."""
+        with hashes_fixed() as fixed:
+            key = f"upstream of {self.task_id}"
+            if key not in fixed:
+                fixed[key] = [task for task in flatten(self.requires()) if isinstance(task, CachedTask)]
+            return fixed[key]
 
     def spec(self) -> dict[str, Any]:
         """Everything the hash covers, as stored in the manifest."""
@@ -373,7 +393,10 @@ class CachedTask(luigi.Task):
 
     @property
     def folder(self) -> Path:
-        return cache_dir() / self.task_family / self.task_hash()
+        with hashes_fixed() as fixed:  # the cache's place is a Luigi config lookup: once per call
+            if "cache" not in fixed:
+                fixed["cache"] = cache_dir()
+            return fixed["cache"] / self.task_family / self.task_hash()
 
     def output(self) -> CacheFolder:
         return CacheFolder(self.folder)
@@ -393,6 +416,8 @@ class CachedTask(luigi.Task):
         started = time.perf_counter()
         spec = self.spec()
         final = cache_dir() / self.task_family / _hash_of(spec)
+        if CacheFolder(final).exists():  # only results upstream of it had to be built again
+            return
         self.facts: dict[str, Any] = {}
         self.threads = threads
         try:
@@ -431,6 +456,17 @@ class CachedTask(luigi.Task):
                 "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             (self.workdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+
+    def complete(self) -> bool:
+        """Done when this result is whole and so is every result it was made from, as make sees a
+        target: a damaged upstream result (set aside) is built again on the next run, and then
+        this task finds its own result already there (store() returns at once). Within one call
+        each task is checked once. Parts (Train's folds) are not: Train's result holds what they
+        gave, and a fit of Train checks each fold before it uses it."""
+        with hashes_fixed(), _checked() as known:
+            if self.task_id not in known:
+                known[self.task_id] = self.output().exists() and all(task.complete() for task in self.upstream())
+            return known[self.task_id]
 
     def parts(self) -> list[CachedTask]:
         """Results this task writes itself besides its own folder (Train: one per fold), so that
