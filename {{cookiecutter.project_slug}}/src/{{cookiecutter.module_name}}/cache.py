@@ -5,9 +5,8 @@ renamed into place last, with `manifest.json` written just before and everything
 disk first, so a folder either holds a finished result or does not exist. A folder whose files
 no longer have the sizes its manifest gives (a full disk, a crashed copy, an edit) is not done:
 it is moved aside to `<Task>/.damaged-<hash>-<time>` and rebuilt; `make verify` also compares
-checksums. Changing a parameter, a config value the task uses, an
-upstream result, an input file or the task's code gives a new hash and so a new folder; old
-folders are left as they were.
+checksums. Changing a parameter, a config value the task uses, an upstream result, an input
+file or the task's code gives a new hash and so a new folder; old folders are left as they were.
 """
 
 from __future__ import annotations
