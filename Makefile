@@ -9,10 +9,10 @@ BOOTSTRAP_PYTHON ?= python3
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: help demo test lint bench clean lock
+.PHONY: help demo test lint bench bench-durable clean lock
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt
 	@$(BOOTSTRAP_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -40,10 +40,14 @@ N_TEST_ROWS ?= 1000000
 SCALE ?= 4
 REPEAT ?= 10
 TRAIN_ROWS ?= 1000000
+REPEAT_DURABLE ?= 3
 
 bench: $(STAMP) ## the pipeline on a large synthetic competition against plain pandas (N_ROWS=...)
 	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT) \
 		--train-rows $(TRAIN_ROWS)
+
+bench-durable: $(STAMP) ## what fsync costs Ingest: with against without, alternating (N_ROWS=..., REPEAT_DURABLE=3)
+	$(PYTHON) bench/durable.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --repeat $(REPEAT_DURABLE)
 
 lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
 	$(PYTHON) -m ruff check tests bench

@@ -19,3 +19,11 @@ class S3Error(PipelineError):
 
 class KaggleError(PipelineError):
     """Kaggle refused a request or could not be reached (credentials, rules, competition, network)."""
+
+
+class WriteError(PipelineError):
+    """The disk refused a write (full, or over a file-size limit): nothing was left looking done."""
+
+
+class DamagedResultError(PipelineError):
+    """A cached result's file cannot be read back: `make verify` finds and sets aside such results."""

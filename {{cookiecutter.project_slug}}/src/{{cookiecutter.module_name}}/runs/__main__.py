@@ -7,6 +7,7 @@
     report                    reports/report.md and .html with plots (make report)
     status [luigi args]       complete tasks and those `make all` would run (make status)
     gc [--confirm] [args]     cache folders nothing refers to; deleted with --confirm (make gc)
+    verify [--all] [--fix]    results' files against their manifests' sha256 (make verify [ALL=1] [FIX=1])
     rerun RUN                 the commands that re-create a run (make rerun RUN=...)
 
 A problem the user can fix prints one `ERROR:` line and exits 1.
@@ -62,8 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status")
     commands.add_parser("gc").add_argument("--confirm", action="store_true")
     commands.add_parser("rerun").add_argument("run", nargs="?", default="")
+    verify = commands.add_parser("verify")
+    verify.add_argument("--all", action="store_true")
+    verify.add_argument("--fix", action="store_true")
     args, luigi_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
 
+    code = 0
     if args.command == "list":
         lines = show_runs(args.sort)
     elif args.command == "lb" and not args.run and not args.score:
@@ -95,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with parsed(luigi_args) as root, hashes_fixed():
             lines = collect([root], args.confirm)
+    elif args.command == "verify":
+        from .verify import verify
+
+        with parsed(luigi_args) as root, hashes_fixed():
+            lines, code = verify([root], args.all, args.fix)
     else:
         from .rerun import report
 
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         with parsed(record["params"]["overrides"]) as root, hashes_fixed():
             lines = report(record, root)
     print("\n".join(lines))
-    return 0
+    return code
 
 
 def run() -> None:
