@@ -191,33 +191,30 @@ def _hash_of(spec: dict[str, Any]) -> str:
     return _digest(json.dumps(spec, sort_keys=True, default=str))[:HASH_LENGTH]
 
 
-_memo = threading.local()  # each thread's hashes fixed so far (Train fits folds in threads)
-
-
 @contextlib.contextmanager
-def hashes_fixed() -> Iterator[dict[str, Any]]:
+def _memo_block(store: threading.local) -> Iterator[dict[str, Any]]:
+    """A dict shared by the blocks nested in this thread's outermost one, dropped when it ends
+    (thread-local: Train fits folds in threads)."""
+    outer = getattr(store, "memo", None)
+    store.memo = {} if outer is None else outer
+    try:
+        yield store.memo
+    finally:
+        store.memo = outer
+
+
+_hashes, _completeness = threading.local(), threading.local()
+
+
+def hashes_fixed() -> contextlib.AbstractContextManager[dict[str, Any]]:
     """Within the block each task's hash is computed once: for reading results after a run,
     when no input can change any more (during a run, a hash must follow its inputs)."""
-    outer = getattr(_memo, "hashes", None)
-    _memo.hashes = {} if outer is None else outer
-    try:
-        yield _memo.hashes
-    finally:
-        _memo.hashes = outer
+    return _memo_block(_hashes)
 
 
-_completeness = threading.local()
-
-
-@contextlib.contextmanager
-def _checked() -> Iterator[dict[str, bool]]:
+def _checked() -> contextlib.AbstractContextManager[dict[str, Any]]:
     """Each task's completeness, found once within the outermost complete() call."""
-    outer = getattr(_completeness, "known", None)
-    _completeness.known = {} if outer is None else outer
-    try:
-        yield _completeness.known
-    finally:
-        _completeness.known = outer
+    return _memo_block(_completeness)
 
 
 # --- the folder -------------------------------------------------------------------------------
