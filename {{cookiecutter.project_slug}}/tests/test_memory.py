@@ -3,6 +3,7 @@ side by side hold what they use, not what they once freed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -34,3 +35,27 @@ def test_freed_heap_memory_goes_back_and_arrow_uses_the_system_allocator():
     backend, returned_mb = result.stdout.split()
     assert backend == "system"
     assert float(returned_mb) > 100
+
+
+ARROW_POOL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import {{ cookiecutter.module_name }}
+import pyarrow
+print(pyarrow.default_memory_pool().backend_name)
+"""
+
+
+def test_arrow_s_own_code_allocates_from_the_system_unless_the_user_chose_a_pool():
+    """Arrow's readers allocate from the C++ default pool, which only the environment sets: the
+    package sets it before pyarrow loads (pyarrow.set_memory_pool would not reach those)."""
+
+    def backend(env):
+        result = subprocess.run(
+            [sys.executable, "-c", ARROW_POOL, str(SRC)], capture_output=True, text=True, check=True, env=env
+        )
+        return result.stdout.strip()
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    assert backend(env) == "system"
+    assert backend({**env, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == "mimalloc"

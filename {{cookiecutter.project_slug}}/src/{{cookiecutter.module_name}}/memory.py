@@ -3,7 +3,9 @@
 Arrow's default pool (mimalloc or jemalloc) and glibc's malloc both keep freed memory for reuse.
 A task that reads a column, converts it and drops it, one column after another (a fold's rows),
 would then hold much of what it ever freed, and two folds fitting side by side hold it twice.
-Tasks that do so put Arrow on the system allocator and trim glibc's heap after each such step.
+Tasks that do so trim glibc's heap after each such step. Arrow's C++ code uses the system
+allocator too: the package sets ARROW_DEFAULT_MEMORY_POOL before pyarrow loads (`__init__`);
+`pyarrow.set_memory_pool` alone reaches only the pool Python passes in, not Arrow's own readers.
 """
 
 from __future__ import annotations

@@ -52,7 +52,9 @@ class _CrossValidation(CachedTask):
         if cfg.problem_type == "regression":
             return target.to_numpy(dtype="float64"), []
         classes = sorted(target.unique().tolist())
-        return pd.Categorical(target, categories=classes).codes.astype("int64"), classes
+        # The smallest integer type (int8 up to 127 classes): each fold holds its own copy, and
+        # the model encodes the labels it is given anyway.
+        return pd.Categorical(target, categories=classes).codes, classes
 
     def prediction_columns(self, classes: list) -> list[str]:
         if checked_competition().problem_type == "multiclass":
