@@ -26,7 +26,7 @@ from .runs.dag import name_of
 TASKS_MODULE = f"{__package__}.tasks"
 _USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *PipelineError.__subclasses__())}
 _started: dict[str, float] = {}
-WAIT_SECONDS = 2.0  # between checks of a root task that another worker runs
+WAIT_SECONDS = 1.0  # between checks of a root task that another worker runs
 MAX_ROUNDS = 4  # runs of the pipeline by a worker of luigid whose root others left unfinished
 
 
