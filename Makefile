@@ -9,7 +9,7 @@ BOOTSTRAP_PYTHON ?= python3
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: help demo test lint bench bench-durable clean lock
+.PHONY: help demo test lint bench bench-durable bench-scheduler clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench: $(STAMP) ## the pipeline on a large synthetic competition against plain p
 
 bench-durable: $(STAMP) ## what fsync costs Ingest: with against without, alternating (N_ROWS=..., REPEAT_DURABLE=3)
 	$(PYTHON) bench/durable.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --repeat $(REPEAT_DURABLE)
+
+bench-scheduler: $(STAMP) ## workers of luigid: 2 against 1 on 4 CPU-bound features, a killed worker's task (N_ROWS=...)
+	$(PYTHON) bench/scheduler.py --rows $(N_ROWS) --repeat $(REPEAT_DURABLE)
 
 lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
 	$(PYTHON) -m ruff check tests bench

@@ -26,6 +26,8 @@ from .runs.dag import name_of
 TASKS_MODULE = f"{__package__}.tasks"
 _USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *PipelineError.__subclasses__())}
 _started: dict[str, float] = {}
+WAIT_SECONDS = 1.0  # between checks of a root task that another worker runs
+MAX_ROUNDS = 4  # runs of the pipeline by a worker of luigid whose root others left unfinished
 
 
 def _say(line: str, stream=sys.stdout) -> None:
@@ -117,7 +119,7 @@ def _run(argv: list[str]) -> int:
             luigi.interface.InterfaceLogging.setup(luigi.interface.core())
             logging.getLogger("luigi-interface").exception("Uncaught exception in luigi")
             return codes.unhandled_exception
-        sets = luigi.execution_summary._summary_dict(worker)
+        sets = _summary(worker)
         failures = (
             (codes.missing_data, "still_pending_ext"),
             (codes.task_failed, "failed"),
@@ -126,7 +128,9 @@ def _run(argv: list[str]) -> int:
             (codes.not_run, "not_run"),
         )
         code = max([value for value, status in failures if sets[status]], default=0)
-        if code == 0 and root not in sets["completed"] and root not in sets["already_done"]:
+        if not luigi.interface.core().local_scheduler:  # a worker of luigid: others ran some tasks
+            code = _judged_by_the_root(root, worker, code or codes.task_failed)
+        elif code == 0 and root not in sets["completed"] and root not in sets["already_done"]:
             return codes.not_run
         if code == 0:
             try:
@@ -135,6 +139,31 @@ def _run(argv: list[str]) -> int:
                 _error(str(error))
                 return 1
         return code
+
+
+def _summary(worker) -> dict[str, set]:
+    """The tasks of a run by what became of them (Luigi's execution summary)."""
+    return luigi.execution_summary._summary_dict(worker)
+
+
+def _judged_by_the_root(root: luigi.Task, worker, failure: int) -> int:
+    """A worker of a central scheduler succeeds when the root task is complete, whoever ran it.
+
+    Luigi's worker stops when nothing is left for it to run, which includes the root running on
+    another worker: wait for that worker, and if it dies (luigid hands its task back after
+    [scheduler] retry_delay), run what is left here."""
+    rounds = 1
+    while not root.complete():
+        found = worker._scheduler.task_list(status="", upstream_status="", search=root.task_id)
+        status = found.get(root.task_id, {}).get("status")
+        if status == "PENDING" and rounds < MAX_ROUNDS:  # not for ever: what it needs may be disabled
+            worker = luigi.interface._schedule_and_run([root]).worker
+            rounds += 1
+        elif status == "RUNNING" or (status == "FAILED" and root not in _summary(worker)["failed"]):
+            time.sleep(WAIT_SECONDS)
+        else:
+            break
+    return 0 if root.complete() else failure
 
 
 def _lock_in_project() -> None:
