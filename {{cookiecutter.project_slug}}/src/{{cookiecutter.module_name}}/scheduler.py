@@ -62,7 +62,8 @@ def start(port: int, address: str) -> int:
         print(f"luigid already runs on port {port} (pid {pid}): {url}")
         return 0
     if _answers(address, port):
-        print(f"ERROR: port {port} of {address} is taken by another program (SCHEDULER_PORT= picks another)", file=sys.stderr)
+        taken = f"ERROR: port {port} of {address} is taken by another program (SCHEDULER_PORT= picks another)"
+        print(taken, file=sys.stderr)
         return 1
     FOLDER.mkdir(exist_ok=True)
     with open(log, "ab") as out:

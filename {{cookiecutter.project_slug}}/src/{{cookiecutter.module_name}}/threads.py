@@ -4,7 +4,8 @@ Every task process registers in `<cache>/.running/` while it runs. When a task s
 work it counts the live entries and limits OpenMP (scikit-learn's models), BLAS and Arrow to
 `cores // running`: a task that runs alone (Ingest, Train) uses every core, and tasks that run
 side by side (features with `WORKERS=2`) share them without oversubscription. Train shares its
-own threads among the folds it fits at once (model/train.py). A thread count the user exported (`OMP_NUM_THREADS=...`) is left alone.
+own threads among the folds it fits at once (model/train.py). A thread count the user exported
+(`OMP_NUM_THREADS=...`) is left alone.
 """
 
 from __future__ import annotations
