@@ -84,13 +84,21 @@ class _OneLineForUserErrors(logging.Filter):
 
 def _report(task: luigi.Task, args: list[str]) -> None:
     """After a successful run of Train or Submission: the CV score, the submission's path and the
-    run record (written when this Train result or its submission has none yet)."""
+    run record (written when this Train result or its submission has none yet). After Blend: its
+    two CV figures and weights."""
+    if task.task_family == "Blend":
+        facts = task.manifest()["facts"]
+        weights = ", ".join(f"{name} {weight:.2f}" for name, weight in facts["weights"].items())
+        nested, in_sample = facts["cv_score"], facts["cv_score_in_sample"]
+        print(f"Blend CV {facts['metric']}: nested {nested:.5f}, in-sample {in_sample:.5f}")
+        print(f"Weights: {weights}")
+        return
     if task.task_family not in ("Train", "Submission"):
         return
     from .model.train import Train
 
     with hashes_fixed():
-        facts = Train().manifest()["facts"]
+        facts = (task.predictions() if task.task_family == "Submission" else Train()).manifest()["facts"]
         folds = ", ".join(f"{score:.5f}" for score in facts["fold_scores"])
         print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
         if task.task_family == "Submission":

@@ -36,10 +36,26 @@ class paths(luigi.Config):  # noqa: N801
 
 
 class train(luigi.Config):  # noqa: N801
-    """The model: keyword arguments of scikit-learn's HistGradientBoosting estimator."""
+    """Which model Train fits by default, its seeds, and hgb's parameters (its older home:
+    [model.hgb] params wins when set). Other models' parameters: [model.<name>] params."""
 
+    model = luigi.Parameter(default="hgb")
+    models = luigi.ListParameter(default=[])  # more models `make all` trains besides `model`
+    seeds = luigi.ListParameter(default=[])  # empty: [competition] seed alone
     model_params = luigi.DictParameter(default={})
     importance_repeats = luigi.IntParameter(default=1)
+
+
+class submission(luigi.Config):  # noqa: N801
+    """What the submission holds: `train` ([train] model's predictions) or `blend` (Blend's)."""
+
+    source = luigi.ChoiceParameter(choices=("train", "blend"), default="train")
+
+
+class blend(luigi.Config):  # noqa: N801
+    """Which trained models Blend weighs (empty: every model in MODELS that is installed)."""
+
+    models = luigi.ListParameter(default=[])
 
 
 class ingest(luigi.Config):  # noqa: N801

@@ -16,6 +16,7 @@ from ..config import checked_competition, train
 from ..data.ingest import Ingest
 from ..data.split import Split
 from ..features import FEATURES
+from ..models import Model, model_named
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
 
@@ -26,9 +27,30 @@ if TYPE_CHECKING:
 STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation importance
 
 
+class _ModelName(luigi.Parameter):
+    """A model name whose default is `[train] model` as the run sees it (luigi.cfg or
+    `--train-model`, what `make train MODEL=name` passes), so Train() is the configured model's."""
+
+    def _get_value(self, task_name, param_name):
+        from luigi.parameter import _no_value
+
+        value = super()._get_value(task_name, param_name)
+        return train().model if value is _no_value else value
+
+
 class _CrossValidation(CachedTask):
     """What TrainFold and Train share: the model and its settings, the target as the model sees it
     and the names of the prediction columns."""
+
+    model = _ModelName(description="a name in MODELS; unset: [train] model (make train MODEL=name)")
+
+    def registered(self) -> Model:
+        return model_named(self.model)
+
+    def seeds(self) -> list[int]:
+        """The seeds each fold is fitted with (predictions averaged): [train] seeds, else the
+        competition's seed."""
+        return [int(seed) for seed in train().seeds] or [checked_competition().seed]
 
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
@@ -36,7 +58,8 @@ class _CrossValidation(CachedTask):
             "problem_type": cfg.problem_type,
             "metric": metric_for(cfg.metric, cfg.problem_type).name,
             "seed": cfg.seed,
-            "model_params": dict(train().model_params),
+            "seeds": self.seeds(),
+            "model_params": self.registered().params(),
             "importance_repeats": train().importance_repeats,
         }
 
@@ -57,14 +80,11 @@ class _CrossValidation(CachedTask):
             return [str(label) for label in classes]
         return ["prediction"]
 
-    def model(self):
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
+    def estimator(self, seed: int | None = None, threads: int = 1):
+        """An unfitted estimator of the registered model, with luigi.cfg's parameters."""
         cfg = checked_competition()
-        regression = cfg.problem_type == "regression"
-        estimator = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
-        params = {"categorical_features": "from_dtype", "random_state": cfg.seed, **dict(train().model_params)}
-        return estimator(**params)
+        model = self.registered()
+        return model.estimator(cfg.problem_type, model.params(), cfg.seed if seed is None else seed, threads)
 
     def predict(self, model, x: pd.DataFrame) -> np.ndarray:
         problem_type = checked_competition().problem_type
@@ -100,17 +120,24 @@ class TrainFold(_CrossValidation):
         made_by = feature_columns(self.requires()["features"])
 
         x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
-        model = self.model().fit(x, y[~held_out])
+        seeds = self.seeds()
+        models = [self.estimator(seed, self.threads).fit(x, y[~held_out]) for seed in seeds]
         fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
         del x
         x = feature_matrix(made_by, "train", held_out)
-        oof = self.predict(model, x)
+        model = _Averaged(models, self.predict)
+        oof = model.predict(x)
         score = float(metric.score(y[held_out], _squeeze(oof)))
         importance = self.permutation_importance(model, x, y[held_out], score)
-        test = self.predict(model, feature_matrix(made_by, "test"))
+        test = model.predict(feature_matrix(made_by, "test"))
 
         self.facts.update(
-            score=score, classes=[_plain(c) for c in classes], n_columns=len(made_by), fit_threads=fit_threads
+            score=score,
+            classes=[_plain(c) for c in classes],
+            n_columns=len(made_by),
+            fit_threads=fit_threads,
+            model=self.model,
+            seeds=seeds,
         )
         columns = self.prediction_columns(classes)
         return {
@@ -139,7 +166,7 @@ class TrainFold(_CrossValidation):
                 shuffled = x.copy()
                 shuffled[column] = pd.Series(x[column].array.take(rng.permutation(len(x))), index=x.index)
                 copies.append(shuffled)
-            predicted = self.predict(model, pd.concat(copies, ignore_index=True))
+            predicted = model.predict(pd.concat(copies, ignore_index=True))
             for i in range(len(copies)):
                 part = _squeeze(predicted[i * len(x) : (i + 1) * len(x)])
                 drops.append(sign * (score - float(metric.score(y, part))))
@@ -160,7 +187,7 @@ class Train(_CrossValidation):
         return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
 
     def parts(self) -> list[TrainFold]:
-        return [TrainFold(fold=k) for k in range(checked_competition().n_folds)]
+        return [TrainFold(model=self.model, fold=k) for k in range(checked_competition().n_folds)]
 
     def fit_folds(self, threads: int) -> None:
         """Fit the folds that have no result yet, `WORKERS` at a time, in threads of this process:
@@ -171,7 +198,7 @@ class Train(_CrossValidation):
 
         missing = [fold for fold in self.parts() if not fold.complete()]
         at_once = max(1, min(luigi.interface.core().workers, len(missing)))
-        self.model()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
+        self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
         with ThreadPoolExecutor(at_once) as pool:
             for start in range(0, len(missing), at_once):
                 round_ = missing[start : start + at_once]
@@ -202,6 +229,8 @@ class Train(_CrossValidation):
 
         made_by = feature_columns([feature() for feature in FEATURES])
         self.facts.update(
+            model=self.model,
+            seeds=self.seeds(),
             metric=metric.name,
             cv_score=float(metric.score(y, _squeeze(oof))),
             fold_scores=fold_scores,
@@ -243,6 +272,19 @@ def _fit_fold(fold: TrainFold, threads: int) -> None:
         fold.trigger_event(luigi.Event.SUCCESS, fold)
 
 
+class _Averaged:
+    """The models of one fold's seeds as one: predictions averaged (one seed: that model's own)."""
+
+    def __init__(self, models: list, predict) -> None:
+        self.models, self._predict = models, predict
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        predictions = [self._predict(model, x) for model in self.models]
+        if len(predictions) == 1:
+            return predictions[0]
+        return sum(predictions) / len(predictions)
+
+
 def _squeeze(prediction: np.ndarray) -> np.ndarray:
     return prediction[:, 0] if prediction.shape[1] == 1 else prediction
 
@@ -250,3 +292,12 @@ def _squeeze(prediction: np.ndarray) -> np.ndarray:
 def _plain(value: Any) -> Any:
     """A class label as JSON can hold it (numpy scalars become Python ones)."""
     return value.item() if hasattr(value, "item") else value
+
+
+class Models(luigi.WrapperTask):
+    """Train every model in MODELS (`make models`), `WORKERS` at a time, on the one Split."""
+
+    def requires(self) -> list[Train]:
+        from ..models import MODELS
+
+        return [Train(model=cls.name) for cls in MODELS]

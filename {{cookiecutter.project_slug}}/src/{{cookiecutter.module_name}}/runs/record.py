@@ -47,9 +47,8 @@ def ensure_record(args: list[str]) -> Path:
     the record is already there.
     """
     from ..model.submission import Submission
-    from ..model.train import Train
 
-    train_manifest = Train().manifest()
+    train_manifest = Submission().predictions().manifest()  # Train's, or Blend's (make submission FROM=blend)
     run = run_id(train_manifest)
     submission = Submission().folder
     made = (submission / MANIFEST).is_file()
@@ -99,6 +98,9 @@ def build_record(
         },
         "data": {name: fingerprint(path) for task in tasks for name, path in _inputs(task).items()},
         "features": facts["features"],
+        "model": facts.get("model"),
+        "seeds": facts.get("seeds"),
+        "blend": {"weights": facts["weights"], "components": facts["components"]} if "weights" in facts else None,
         "cv": {
             "metric": facts["metric"],
             "score": facts["cv_score"],
