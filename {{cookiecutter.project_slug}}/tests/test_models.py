@@ -143,6 +143,14 @@ def test_blend_refuses_models_trained_on_different_splits():
     blend.check_same_split([_Trained("hgb", "aaaa1111"), _Trained("linear", "aaaa1111")])
 
 
+def feature_folders(pipeline: Pipeline) -> dict[str, list[tuple[Path, int]]]:
+    """Each feature task's done folders and when their manifests were written."""
+    return {
+        task: [(folder, (folder / MANIFEST).stat().st_mtime_ns) for folder in pipeline.done_folders(task)]
+        for task in FEATURE_TASKS
+    }
+
+
 def _finished_trials(journal: Path) -> int:
     import optuna
     from optuna.storages import JournalStorage
@@ -160,7 +168,7 @@ def test_tune_reuses_the_features_and_resumes_after_a_kill(tmp_path: Path, compe
     pipeline = Pipeline(tmp_path)
     pipeline.write_raw(*tiny_dataset(competition))
     assert pipeline.run("Features").returncode == 0
-    before = {task: [(f, (f / MANIFEST).stat().st_mtime_ns) for f in pipeline.done_folders(task)] for task in FEATURE_TASKS}
+    before = feature_folders(pipeline)
 
     process = pipeline.start("Tune", "--model", "linear", "--trials", "500")
     journals = []
@@ -179,7 +187,6 @@ def test_tune_reuses_the_features_and_resumes_after_a_kill(tmp_path: Path, compe
     assert result.returncode == 0, describe(result)
     assert not set(tasks_run(result)) & set(FEATURE_TASKS)
     assert _finished_trials(journals[0]) == kept + 2
-    after = {task: [(f, (f / MANIFEST).stat().st_mtime_ns) for f in pipeline.done_folders(task)] for task in FEATURE_TASKS}
-    assert after == before
+    assert feature_folders(pipeline) == before
     best = json.loads((tmp_path / "runs" / "tune-linear.json").read_text())
     assert best["finished_trials"] == kept + 2 and "C" in best["best_params"]
