@@ -23,6 +23,11 @@ class competition(luigi.Config):  # noqa: N801 - the class name is the luigi.cfg
     metric = luigi.Parameter(default="")
     seed = luigi.IntParameter(default=42)
     n_folds = luigi.IntParameter(default=5)
+    # stratified | kfold | group | stratified_group | time (empty: stratified, or kfold for regression)
+    folds = luigi.Parameter(default="")
+    group_column = luigi.Parameter(default="")
+    time_column = luigi.Parameter(default="")
+    time_gap = luigi.FloatParameter(default=0.0)  # in the time column's units (days for dates)
 
 
 class paths(luigi.Config):  # noqa: N801

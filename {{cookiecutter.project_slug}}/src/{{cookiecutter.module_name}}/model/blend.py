@@ -61,10 +61,11 @@ class Blend(CachedTask):
         oofs = [task.load("oof") for task in trains]
         first = oofs[0]
         columns = [c for c in first.columns if c not in (cfg.id_column, cfg.target_column, "fold")]
-        fold = first["fold"].to_numpy()
-        y = Train(model=trains[0].model).target()[0]
+        scored = first["fold"].to_numpy() >= 0  # rows no fold validates (time folds) choose and score nothing
+        fold = first["fold"].to_numpy()[scored]
+        y = Train(model=trains[0].model).target()[0][scored]
         ranks = metric.name == "roc_auc"
-        oof = np.stack([_ranked(o[columns].to_numpy(), ranks) for o in oofs])
+        oof = np.stack([_ranked(o[columns].to_numpy()[scored], ranks) for o in oofs])
         tests = [task.load("test") for task in trains]
         test = np.stack([_ranked(t[columns].to_numpy(), ranks) for t in tests])
 
@@ -92,7 +93,11 @@ class Blend(CachedTask):
         )
         return {
             "oof": pd.concat(
-                [first[[cfg.id_column, cfg.target_column, "fold"]], pd.DataFrame(nested_oof, columns=columns)], axis=1
+                [
+                    first[[cfg.id_column, cfg.target_column, "fold"]],
+                    pd.DataFrame(_all_rows(nested_oof, scored), columns=columns),
+                ],
+                axis=1,
             ),
             "test": pd.concat(
                 [tests[0][[cfg.id_column]], pd.DataFrame(np.tensordot(weights, test, axes=1), columns=columns)], axis=1
@@ -134,6 +139,15 @@ def greedy_weights(oof: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray
         elif step - best_step >= PATIENCE:
             break
     return best_counts / best_counts.sum()
+
+
+def _all_rows(prediction: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """Predictions of the scored rows placed among all train rows (NaN for the others)."""
+    import numpy as np
+
+    full = np.full((len(scored), prediction.shape[1]), np.nan)
+    full[scored] = prediction
+    return full
 
 
 def _ranked(prediction: np.ndarray, ranks: bool) -> np.ndarray:

@@ -116,12 +116,12 @@ class TrainFold(_CrossValidation):
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
-        held_out = Split().load("folds", columns=["fold"])["fold"].to_numpy() == self.fold
+        held_out, fits = fold_rows(self.fold)
         made_by = feature_columns(self.requires()["features"])
 
-        x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
+        x = feature_matrix(made_by, "train", fits)  # the one copy of the fitting rows
         seeds = self.seeds()
-        models = [self.estimator(seed, self.threads).fit(x, y[~held_out]) for seed in seeds]
+        models = [self.estimator(seed, self.threads).fit(x, y[fits]) for seed in seeds]
         fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
         del x
         x = feature_matrix(made_by, "train", held_out)
@@ -220,6 +220,7 @@ class Train(_CrossValidation):
         oof = np.zeros((len(y), len(columns)))
         test_ids = Ingest().load("test", columns=[cfg.id_column])
         test = np.zeros((len(test_ids), len(columns)))
+        oof[fold < 0] = np.nan  # rows no fold validates (time folds): left out of the CV score
         fold_scores, importance = [], []
         for k, task in enumerate(self.parts()):
             oof[fold == k] = task.load("oof").to_numpy()
@@ -232,7 +233,7 @@ class Train(_CrossValidation):
             model=self.model,
             seeds=self.seeds(),
             metric=metric.name,
-            cv_score=float(metric.score(y, _squeeze(oof))),
+            cv_score=float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0]))),
             fold_scores=fold_scores,
             greater_is_better=metric.greater_is_better,
             classes=[_plain(c) for c in classes],
@@ -255,6 +256,18 @@ class Train(_CrossValidation):
         table = drops.groupby("column", sort=False)["drop"].agg(importance="mean", std="std").reset_index()
         table.insert(1, "feature", table["column"].map(made_by).astype("string"))
         return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def fold_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, fitting rows) of fold k as boolean masks: the other folds' rows, or with time
+    folds the rows earlier than fold k's block (Split's `fits` column)."""
+    import pyarrow.parquet as pq
+
+    split = Split()
+    names = pq.read_schema(split.done_folder() / "folds.parquet").names
+    folds = split.load("folds", columns=[c for c in ("fold", "fits") if c in names])
+    held_out = folds["fold"].to_numpy() == k
+    return held_out, (folds["fits"].to_numpy() <= k) if "fits" in folds else ~held_out
 
 
 def _fit_fold(fold: TrainFold, threads: int) -> None:

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..features import FEATURES
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
-from .train import Train
+from .train import Train, fold_rows
 
 
 class Tune(luigi.Task):
@@ -93,6 +93,7 @@ class Tune(luigi.Task):
         study = self.study()
         y, _ = train.target()
         fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
+        fitting = [fold_rows(k)[1] for k in range(cfg.n_folds)]
         x = feature_matrix(feature_columns(self.requires()["features"]), "train")  # read once for every trial
 
         def objective(trial) -> float:
@@ -101,16 +102,16 @@ class Tune(luigi.Task):
             params = {**base, **model.search(trial)}
             oof = np.zeros((len(y), 1 if cfg.problem_type != "multiclass" else len(np.unique(y))))
             for k in range(cfg.n_folds):
-                fits = fold != k
+                fits = fitting[k]
                 estimator = model.estimator(cfg.problem_type, params, cfg.seed, threads)
                 fitted = estimator.fit(x[fits], y[fits])
                 oof[fold == k] = train.predict(fitted, x[fold == k])
                 if k < cfg.n_folds - 1:
-                    seen = fold <= k
+                    seen = (fold <= k) & (fold >= 0)
                     trial.report(float(metric.score(y[seen], _squeeze(oof[seen]))), k)
                     if trial.should_prune():
                         raise optuna.TrialPruned()
-            return float(metric.score(y, _squeeze(oof)))
+            return float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0])))
 
         left = self.trials - self.finished(study)
         if left > 0:
