@@ -83,6 +83,20 @@ def test_make_all_writes_a_valid_submission(baked: Baked):
         assert ((predictions >= 0) & (predictions <= 1)).all().all()
 
 
+def test_make_models_and_make_blend_train_every_model_on_the_one_split(baked: Baked, tmp_path: Path):
+    """`make models` trains every registered model (each in its own Train folder, on the Split that
+    make all used); `make blend` weighs them and prints the nested and in-sample CV."""
+    project = baked.copy(tmp_path)
+    models = make(project, "models")
+    trained = [line for line in models.stdout.splitlines() if line.startswith("done  Train model=")]
+    assert {line.split()[2] for line in trained} == {"model=linear", "model=lgbm", "model=xgb"}  # hgb: already done
+    assert "Split" not in tasks_run(models)
+    blended = make(project, "blend", MODELS="hgb linear lgbm xgb")
+    assert "Blend CV" in blended.stdout and "nested" in blended.stdout and "in-sample" in blended.stdout
+    submission = make(project, "submission", FROM="blend")
+    assert (project / submission_of(submission)).is_file()
+
+
 def test_second_make_all_runs_nothing(baked: Baked, tmp_path: Path):
     """An up-to-date pipeline runs no task and writes nothing to the cache."""
     project = baked.copy(tmp_path)
