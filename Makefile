@@ -9,10 +9,10 @@ BOOTSTRAP_PYTHON ?= python3
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: help demo test lint bench clean
+.PHONY: help demo test lint bench bench-durable clean lock
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt
 	@$(BOOTSTRAP_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -39,13 +39,31 @@ N_ROWS ?= 5000000
 N_TEST_ROWS ?= 1000000
 SCALE ?= 4
 REPEAT ?= 10
+TRAIN_ROWS ?= 1000000
+REPEAT_DURABLE ?= 3
 
 bench: $(STAMP) ## the pipeline on a large synthetic competition against plain pandas (N_ROWS=...)
-	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT)
+	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT) \
+		--train-rows $(TRAIN_ROWS)
+
+bench-durable: $(STAMP) ## what fsync costs Ingest: with against without, alternating (N_ROWS=..., REPEAT_DURABLE=3)
+	$(PYTHON) bench/durable.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --repeat $(REPEAT_DURABLE)
 
 lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
 	$(PYTHON) -m ruff check tests bench
 	$(PYTHON) -m ruff format --check tests bench
+
+# The generated project's requirements.lock is made by the generated project's own `make lock`, in a bake with
+# the default answers (the lock holds no rendered value), and copied back with the pre-commit config (ruff's pin).
+PROJECT_DIR := {{cookiecutter.project_slug}}
+LOCK_BAKE := build/lock
+
+lock: $(STAMP) ## refresh the generated project's requirements.lock from its pyproject.toml (UPGRADE=1: newest)
+	rm -rf $(LOCK_BAKE)
+	$(PYTHON) -m cookiecutter --no-input . --output-dir $(LOCK_BAKE)
+	$(MAKE) --no-print-directory -C $(LOCK_BAKE)/kaggle-competition lock VENV=$(CURDIR)/$(VENV) $(if $(UPGRADE),UPGRADE=1)
+	cp $(LOCK_BAKE)/kaggle-competition/requirements.lock $(LOCK_BAKE)/kaggle-competition/.pre-commit-config.yaml \
+		'$(PROJECT_DIR)/'
 
 clean: ## remove the environment and baked projects
 	rm -rf $(VENV) build

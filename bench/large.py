@@ -10,12 +10,15 @@ per figure with its baseline, the ratio and the goal:
 - the same pipeline on a train.csv --scale times larger: peak memory;
 - `make features` with 4 CPU-bound features, WORKERS=2 against WORKERS=1;
 - an up-to-date `make all` against `python -c "import luigi"` (a demo project, median of --repeat);
-- a feature reading 2 of the 20 columns of Ingest's train table against reading all of them.
+- a feature reading 2 of the 20 columns of Ingest's train table against reading all of them;
+- `make train` on a --train-rows competition (its folds fit WORKERS at a time) with WORKERS=2
+  against WORKERS=1, and against a plain scikit-learn loop over the same folds and feature
+  matrix in one process (predictions checked to be identical): wall time and peak memory.
 
 Peak memory is that of the run's process tree: the largest sum of its processes' resident sets,
 sampled every 0.1 s from /proc (Linux), or its largest single process if that is more.
 
-Usage: python bench/large.py [--rows N] [--test-rows N] [--scale K] [--repeat N]
+Usage: python bench/large.py [--rows N] [--test-rows N] [--scale K] [--repeat N] [--train-rows N]
 """
 
 from __future__ import annotations
@@ -219,6 +222,54 @@ def use_cpu_features(project: Path) -> None:
     )
 
 
+PLAIN_TRAIN = """
+import json, sys, numpy as np, pandas as pd
+from pathlib import Path
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+cache, params, seed = Path(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+def table(task, part):
+    [folder] = [p.parent for p in (cache / task).glob("[!.]*/manifest.json")]
+    return pd.read_parquet(folder / (part + ".parquet"))
+features = json.loads(sys.argv[4])
+x, x_test = (pd.concat([table(f, part).iloc[:, 1:] for f in features], axis=1) for part in ("train", "test"))
+fold = table("Split", "folds")["fold"].to_numpy()
+y = table("Ingest", "train")["target"].to_numpy()
+oof, test = np.zeros(len(x)), np.zeros(len(x_test))
+for k in range(fold.max() + 1):
+    held = fold == k
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed, **params)
+    model.fit(x[~held], y[~held])
+    oof[held] = model.predict_proba(x[held])[:, 1]
+    test += model.predict_proba(x_test)[:, 1] / (fold.max() + 1)
+train = table("Train", "oof")["prediction"].to_numpy()
+print(json.dumps({"same": bool(np.array_equal(oof, train))}))
+"""
+
+
+def train_figures(work: Path, options: argparse.Namespace) -> dict:
+    """make train with WORKERS=1 and 2 on a smaller competition, and the plain loop."""
+    project = bake(work / "train")
+    write_competition(project / "data" / "raw", options.train_rows, options.train_rows // 4, options.seed)
+    config = project / "luigi.cfg"
+    config.write_text(config.read_text().replace("importance_repeats = 1", "importance_repeats = 0"))
+    subprocess.run(make(project, "features"), check=True, capture_output=True)
+    figures = {}
+    for workers in (1, 2):
+        subprocess.run(["rm", "-rf", *map(str, (project / "data" / "cache").glob("Train*"))], check=True)
+        figures[f"train_{workers}_s"], figures[f"train_{workers}_mb"] = wall_and_peak(
+            make(project, "train", f"WORKERS={workers}"), project
+        )
+    params = next(line for line in config.read_text().splitlines() if line.startswith("model_params"))
+    features = ["NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding"]
+    args = [str(project / "data" / "cache"), params.partition("=")[2].strip(), "42", json.dumps(features)]
+    figures["plain_s"], figures["plain_mb"] = wall_and_peak([sys.executable, "-c", PLAIN_TRAIN, *args], project)
+    same = subprocess.run([sys.executable, "-c", PLAIN_TRAIN, *args], capture_output=True, text=True, check=True)
+    figures["plain_same"] = json.loads(same.stdout)["same"]
+    subprocess.run(["rm", "-rf", str(project)], check=True)
+    return figures
+
+
 def make(project: Path, *args: str) -> list[str]:
     return ["make", "--no-print-directory", "-C", str(project), *args, f"VENV={sys.prefix}"]
 
@@ -251,6 +302,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4, help="how many times larger the second train.csv is")
     parser.add_argument("--repeat", type=int, default=10, help="runs of the up-to-date timing (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-rows", type=int, default=1_000_000, help="train rows of the Train figure")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
@@ -299,6 +351,9 @@ def measure(work: Path, options: argparse.Namespace) -> dict:
     subprocess.run(["rm", "-rf", str(project)], check=True)
     figures["larger_s"], figures["larger_mb"] = wall_and_peak(make(larger, "split", "WORKERS=1"), larger)
     subprocess.run(["rm", "-rf", str(larger)], check=True)
+
+    step(f"make train on {options.train_rows:,} rows: WORKERS=1, WORKERS=2, a plain scikit-learn loop")
+    figures.update(train_figures(work, options))
 
     step(f"up-to-date make all on the demo project, median of {options.repeat}")
     demo = bake(work / "demo")
@@ -349,6 +404,22 @@ def print_table(f: dict, options: argparse.Namespace) -> None:
             f["uptodate_s"] / f["luigi_s"],
             "at most 2x",
             f["uptodate_s"] / f["luigi_s"] <= 2,
+        ),
+        row(
+            f"make train, {options.train_rows:,} rows, folds 2 at a time (WORKERS=2)",
+            f"{f['train_2_s']:.1f} s, {f['train_2_mb']:.0f} MB",
+            f"{f['train_1_s']:.1f} s, {f['train_1_mb']:.0f} MB (WORKERS=1)",
+            f["train_1_s"] / f["train_2_s"],
+            "faster",
+            f["train_1_s"] / f["train_2_s"] > 1,
+        ),
+        row(
+            "make train (WORKERS=2) against a plain scikit-learn loop over the folds",
+            f"{f['train_2_s']:.1f} s, {f['train_2_mb']:.0f} MB",
+            f"{f['plain_s']:.1f} s, {f['plain_mb']:.0f} MB (same predictions: {f['plain_same']})",
+            f["plain_s"] / f["train_2_s"],
+            "faster, less memory",
+            f["plain_s"] / f["train_2_s"] > 1 and f["train_2_mb"] < f["plain_mb"] and f["plain_same"],
         ),
         row(
             "feature reading 2 of 20 columns",

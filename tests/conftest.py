@@ -60,12 +60,12 @@ def run_cookiecutter_cli(output_dir: Path, config: Path, *answers: str, stdin: s
 def make(
     project: Path, *targets: str, check: bool = True, environment: dict[str, str] | None = None, **variables: str | None
 ) -> subprocess.CompletedProcess:
-    """Run make in a baked project with this environment (VENV=None: the project's own .venv);
-    fail with its output if check."""
+    """Run make in a baked project with this environment (VENV=None: the project's own .venv;
+    a variable of `environment` set to None is removed); fail with its output if check."""
     variables = {"VENV": sys.prefix, **variables}
     assignments = [f"{key}={value}" for key, value in variables.items() if value is not None]
     env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH", "MAKEFLAGS")}
-    env.update(environment or {})
+    env = {k: v for k, v in {**env, **(environment or {})}.items() if v is not None}
     result = subprocess.run(
         ["make", "--no-print-directory", "-C", str(project), *targets, *assignments],
         capture_output=True,

@@ -47,6 +47,9 @@ EXPECTED_FILES = [
     "luigi.cfg",
     "pyproject.toml",
     ".gitignore",
+    "requirements.lock",
+    ".pre-commit-config.yaml",
+    ".github/workflows/ci.yml",
     "data/raw/.gitkeep",
     "submissions/.gitkeep",
     "runs/.gitkeep",
@@ -112,6 +115,7 @@ def test_config_files_carry_the_answers(baked):
     assert competition["n_folds"] == answers.get("n_folds", "5")
     assert cfg["s3"]["bucket"] == answers.get("s3_bucket", "")
     assert cfg["s3"]["prefix"] == answers.get("s3_prefix", "")
+    assert cfg["kaggle"]["competition"] == answers.get("competition", "")
     assert cfg["retcode"].getint("task_failed") > 0
     assert "--workers $(WORKERS)" in (project / "Makefile").read_text()
     assert f"WORKERS ?= {answers.get('workers', '2')}" in (project / "Makefile").read_text()
@@ -121,8 +125,8 @@ def test_config_files_carry_the_answers(baked):
     assert pyproject["project"]["description"] == answers.get("project_name", "Kaggle Competition")
     if answers.get("author_name"):
         assert pyproject["project"]["authors"] == [{"name": answers["author_name"]}]
-    assert {"luigi", "pandas", "pyarrow", "scikit-learn", "boto3", "matplotlib"} <= {
-        dep.split(">")[0].split("=")[0].split("<")[0] for dep in pyproject["project"]["dependencies"]
+    assert {"luigi", "pandas", "pyarrow", "scikit-learn", "boto3", "matplotlib", "kaggle", "six"} <= {
+        dep.split(">")[0].split("=")[0].split("<")[0].split(";")[0] for dep in pyproject["project"]["dependencies"]
     }
 
 
@@ -142,7 +146,7 @@ def test_make_help_lists_every_target(baked):
     result = subprocess.run(["make", "-C", str(project)], capture_output=True, text=True, check=True)
     for target in ("install", "data", "split", "features", "train", "submission", "all", "test", "lint"):
         assert f"  {target} " in result.stdout, target
-    for target in ("runs", "lb", "report", "status", "gc", "rerun"):
+    for target in ("runs", "lb", "report", "status", "gc", "rerun", "lock", "hooks"):
         assert f"  {target} " in result.stdout, target
 
 

@@ -153,8 +153,9 @@ class Pipeline:
             # other roots (or a `make all` in the project) do not stop this one as "already running".
             "core": {"lock_pid_dir": str(root / "luigi-lock")},
         }
-        no_s3 = {"s3": {"bucket": ""}}  # the tests' own data, unless a test configures a bucket
-        for section, pairs in [*no_s3.items(), *config.items(), *isolated.items()]:
+        # The tests' own data, unless a test configures a bucket or a Kaggle competition.
+        no_source = {"s3": {"bucket": ""}, "kaggle": {"competition": ""}}
+        for section, pairs in [*no_source.items(), *config.items(), *isolated.items()]:
             if not cfg.has_section(section):
                 cfg.add_section(section)
             for key, value in pairs.items():
@@ -162,9 +163,11 @@ class Pipeline:
         self.config_path = root / "luigi.cfg"
         with open(self.config_path, "w") as f:
             cfg.write(f)
+        self.environment: dict[str, str | None] = {}  # this pipeline's processes only; None removes a variable
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH")}
+        env = {k: v for k, v in {**env, **self.environment}.items() if v is not None}
         return {**env, "LUIGI_CONFIG_PATH": str(self.config_path), "PYTHONPATH": str(SRC)}
 
     def start(self, task: str, *args: str) -> subprocess.Popen:

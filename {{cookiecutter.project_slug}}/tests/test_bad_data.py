@@ -53,6 +53,24 @@ def latin1_train(p, comp, train, test, sample):
     spoiled.to_csv(p.raw / "train.csv", index=False, encoding="latin-1")
 
 
+def gzipped_train(p, comp, train, test, sample, spoil: Callable[[bytes], bytes]) -> None:
+    """train.csv.gz alone (no train.csv), its compressed bytes spoiled."""
+    import gzip
+
+    p.write_raw(train, test, sample)
+    plain = p.raw / "train.csv"
+    (p.raw / "train.csv.gz").write_bytes(spoil(gzip.compress(plain.read_bytes())))
+    plain.unlink()
+
+
+def truncated_gz_train(p, comp, train, test, sample):
+    gzipped_train(p, comp, train, test, sample, lambda data: data[: len(data) // 2])
+
+
+def corrupt_gz_train(p, comp, train, test, sample):
+    gzipped_train(p, comp, train, test, sample, lambda data: data[:200] + bytes(60) + data[260:])
+
+
 CASES = {
     "missing-id-column": Case(missing_id_column, ("train.csv",), lambda c: [c.id_column]),
     "missing-target-column": Case(missing_target_column, ("train.csv",), lambda c: [c.target_column]),
@@ -63,6 +81,8 @@ CASES = {
     "empty-train": Case(empty_train, ("train.csv",), lambda c: ["empty"]),
     "header-only-test": Case(header_only_test, ("test.csv",), lambda c: ["no rows"]),
     "latin1-train": Case(latin1_train, ("train.csv",), lambda c: ["'f_code'", "not UTF-8"]),
+    "truncated-gz-train": Case(truncated_gz_train, ("train.csv.gz",), lambda c: ["truncated or damaged"]),
+    "corrupt-gz-train": Case(corrupt_gz_train, ("train.csv.gz",), lambda c: ["truncated or damaged"]),
 }
 
 

@@ -12,7 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MANIFEST, Competition, Pipeline, describe, read_config, tasks_run, tiny_dataset, wait_for
+from conftest import (
+    MANIFEST,
+    PROJECT,
+    Competition,
+    Pipeline,
+    describe,
+    read_config,
+    tasks_run,
+    tiny_dataset,
+    wait_for,
+)
 
 PIPELINE_TASKS = {
     "Ingest",
@@ -109,7 +119,8 @@ def test_train_predicts_exactly_what_a_plain_scikit_learn_loop_over_the_folds_do
     matrix with boolean masks, as a notebook would write it."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    features = ["NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding"]
+    train = done_folder(run.pipeline, "Train")
+    features = json.loads((train / MANIFEST).read_text())["facts"]["features"]  # FEATURES, in order
     x, x_test = (
         pd.concat(
             [pd.read_parquet(done_folder(run.pipeline, name) / f"{part}.parquet").iloc[:, 1:] for name in features],
@@ -117,7 +128,6 @@ def test_train_predicts_exactly_what_a_plain_scikit_learn_loop_over_the_folds_do
         )
         for part in ("train", "test")
     )
-    train = done_folder(run.pipeline, "Train")
     oof, test = (pd.read_parquet(train / f"{part}.parquet") for part in ("oof", "test"))
     columns = [c for c in test.columns if c != competition.id_column]
     y = oof[competition.target_column]
@@ -218,6 +228,8 @@ def test_the_run_record_ties_the_submission_to_its_train_result(run: Run):
     assert record["submission"]["sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest()
     train = done_folder(run.pipeline, "Train")
     assert record["tasks"]["Train model=hgb"]["hash"] == train.name
+    lock = PROJECT / "requirements.lock"
+    assert record["environment"]["lock_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
     importance = pd.read_parquet(train / "importance.parquet")
     columns = json.loads((train / MANIFEST).read_text())["facts"]["n_columns"]
     assert len(importance) == columns and importance["feature"].notna().all()

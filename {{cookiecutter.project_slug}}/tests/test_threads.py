@@ -90,9 +90,12 @@ def fold_facts(pipeline: Pipeline) -> list[dict]:
     return [json.loads((folder / MANIFEST).read_text())["facts"] for folder in pipeline.done_folders("TrainFold")]
 
 
-def test_folds_fitted_alone_use_every_core_and_side_by_side_share_them(tmp_path: Path, competition: Competition):
+def test_folds_fitted_alone_use_every_core_and_side_by_side_share_them(
+    tmp_path: Path, competition: Competition, monkeypatch: pytest.MonkeyPatch
+):
     """WORKERS=1: each fold's model is fit with all the cores. WORKERS=2 with two folds: both fit at
     once, each with half of them."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the runs' environment: no number chosen
     data = tiny_dataset(competition)
     for workers, share in (("1", threads.cores()), ("2", max(1, threads.cores() // 2))):
         pipeline = Pipeline(tmp_path / workers, competition={"n_folds": "2"})

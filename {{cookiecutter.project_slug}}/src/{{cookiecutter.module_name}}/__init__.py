@@ -10,6 +10,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Notebooks and tests find the project's luigi.cfg from any directory; the Makefile sets it too.
 os.environ.setdefault("LUIGI_CONFIG_PATH", str(PROJECT_ROOT / "luigi.cfg"))
+# Arrow's C++ code allocates from its default pool, mimalloc in today's wheels, which keeps what it
+# frees: a fold read column by column then held about 150 MB more while fitting. The system
+# allocator hands it back (memory.py). Read once, when pyarrow loads; the user's own value wins.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 class _LazyImports(importlib.abc.MetaPathFinder):

@@ -20,7 +20,7 @@ import luigi.retcodes
 
 from .cache import hashes_fixed
 from .config import cache_dir, shown
-from .errors import PipelineError
+from .errors import PipelineError, WriteError
 from .runs.dag import name_of
 
 TASKS_MODULE = f"{__package__}.tasks"
@@ -58,7 +58,9 @@ def _on_success(task: luigi.Task) -> None:
 @luigi.Task.event_handler(luigi.Event.FAILURE)
 @luigi.Task.event_handler(luigi.Event.BROKEN_TASK)
 def _on_failure(task: luigi.Task, error: BaseException) -> None:
-    if isinstance(error, PipelineError):
+    if isinstance(error, WriteError):  # the path alone does not say which task was writing
+        _error(f"{task.task_family}: {error}")
+    elif isinstance(error, PipelineError):
         _error(str(error))
     else:
         _error(f"{task.task_family} failed: {type(error).__name__}: {error}")

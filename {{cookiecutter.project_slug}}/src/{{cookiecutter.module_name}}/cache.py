@@ -1,10 +1,12 @@
 """The cache every task writes to: one folder per (task, parameters, upstream, code) hash.
 
 A task's folder is `data/cache/<Task>/<hash>/`. It is written under a temporary name and
-renamed into place last, with `manifest.json` written just before, so a folder either holds a
-finished result or does not exist. Changing a parameter, a config value the task uses, an
-upstream result, an input file or the task's code gives a new hash and so a new folder; old
-folders are left as they were.
+renamed into place last, with `manifest.json` written just before and everything synced to the
+disk first, so a folder either holds a finished result or does not exist. A folder whose files
+no longer have the sizes its manifest gives (a full disk, a crashed copy, an edit) is not done:
+it is moved aside to `<Task>/.damaged-<hash>-<time>` and rebuilt; `make verify` also compares
+checksums. Changing a parameter, a config value the task uses, an upstream result, an input
+file or the task's code gives a new hash and so a new folder; old folders are left as they were.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from typing import TYPE_CHECKING, Any
 import luigi
 from luigi.task import flatten
 
-from .config import cache_dir
-from .errors import PipelineError
+from .config import cache_dir, shown
+from .disk import sync_file, sync_folder, sync_tree, write_error
+from .errors import DamagedResultError, PipelineError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MANIFEST = "manifest.json"
+DAMAGED_PREFIX = ".damaged-"
 HASH_LENGTH = 16
 _PACKAGE = __name__.rpartition(".")[0]
 
@@ -161,16 +165,25 @@ def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` that replaces it only if the block succeeds.
 
     The temporary file is `.<name>.<pid>-<random>`, so a later write of the same path deletes
-    those a killed process left behind.
+    those a killed process left behind. The file reaches the disk before the rename, and the
+    rename after it; a write the disk refuses is a WriteError naming the path.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(path.parent, f".{path.name}.")
-    tmp = temp_file(path.parent, f".{path.name}.{os.getpid()}-")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(path.parent, f".{path.name}.")
+        tmp = temp_file(path.parent, f".{path.name}.{os.getpid()}-")
+    except OSError as error:
+        raise write_error(error, path) or error from None
     try:
         yield tmp
+        sync_file(tmp)
         os.replace(tmp, path)
-    except BaseException:
+        sync_folder(path.parent)
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        refused = write_error(error, path)
+        if refused is not None:
+            raise refused from None
         raise
 
 
@@ -178,19 +191,30 @@ def _hash_of(spec: dict[str, Any]) -> str:
     return _digest(json.dumps(spec, sort_keys=True, default=str))[:HASH_LENGTH]
 
 
-_memo = threading.local()  # each thread's hashes fixed so far (Train fits folds in threads)
-
-
 @contextlib.contextmanager
-def hashes_fixed() -> Iterator[dict[str, str]]:
+def _memo_block(store: threading.local) -> Iterator[dict[str, Any]]:
+    """A dict shared by the blocks nested in this thread's outermost one, dropped when it ends
+    (thread-local: Train fits folds in threads)."""
+    outer = getattr(store, "memo", None)
+    store.memo = {} if outer is None else outer
+    try:
+        yield store.memo
+    finally:
+        store.memo = outer
+
+
+_hashes, _completeness = threading.local(), threading.local()
+
+
+def hashes_fixed() -> contextlib.AbstractContextManager[dict[str, Any]]:
     """Within the block each task's hash is computed once: for reading results after a run,
     when no input can change any more (during a run, a hash must follow its inputs)."""
-    outer = getattr(_memo, "hashes", None)
-    _memo.hashes = {} if outer is None else outer
-    try:
-        yield _memo.hashes
-    finally:
-        _memo.hashes = outer
+    return _memo_block(_hashes)
+
+
+def _checked() -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """Each task's completeness, found once within the outermost complete() call."""
+    return _memo_block(_completeness)
 
 
 # --- the folder -------------------------------------------------------------------------------
@@ -235,25 +259,75 @@ def atomic_folder(final: Path) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_UMASK)  # mkdtemp's 0700 would keep the result from other users
     try:
         yield tmp
+        sync_tree(tmp)  # the data, then the folder's entries, before the name says "done"
         try:
             os.rename(tmp, final)
         except OSError:
             if not (final / MANIFEST).exists():
                 raise
             shutil.rmtree(tmp)  # another process finished the same result first
+        sync_folder(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def size_problem(folder: Path) -> str | None:
+    """What makes a finished-looking folder untrustworthy at a glance (a manifest that is not
+    JSON, a file missing or of another size than the manifest says), or None. One stat per file,
+    no data read: this runs on every up-to-date check."""
+    try:
+        files = json.loads((folder / MANIFEST).read_bytes())["files"]
+        sizes = {name: int(entry["bytes"]) for name, entry in files.items()}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return f"{MANIFEST} is not a readable manifest"
+    for name, size in sizes.items():
+        try:
+            actual = (folder / name).stat().st_size
+        except FileNotFoundError:
+            return f"{name} is missing"
+        if actual != size:
+            return f"{name} has {actual} bytes, its manifest says {size}"
+    return None
+
+
+def set_aside(folder: Path, problem: str, quiet: bool = False) -> Path | None:
+    """Move a damaged result to `<Task>/.damaged-<hash>-<time>` (kept for a look, listed and
+    deleted by `make gc`), with one warning line; None when another process moved it first."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    aside = folder.with_name(f"{DAMAGED_PREFIX}{folder.name}-{stamp}-{os.getpid()}")
+    try:
+        os.rename(folder, aside)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise PipelineError(f"{shown(folder)} is damaged ({problem}) and cannot be moved aside: {error}") from None
+    sync_folder(folder.parent)
+    if quiet:
+        return aside
+    line = f"WARNING: {shown(folder)} was damaged ({problem}): moved to {shown(aside)}; it is built again\n"
+    os.write(2, line.encode())
+    return aside
+
+
 class CacheFolder(luigi.Target):
-    """A task's output: done when its folder holds a manifest."""
+    """A task's output: done when its folder holds a manifest whose files have the sizes it
+    gives (a damaged result is moved aside, so that it is built again)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def exists(self) -> bool:
-        return (self.path / MANIFEST).is_file()
+        try:
+            problem = size_problem(self.path)
+        except FileNotFoundError:
+            return False
+        if problem is None:
+            return True
+        set_aside(self.path, problem)
+        return False
 
     def __str__(self) -> str:
         return str(self.path)
@@ -286,7 +360,13 @@ class CachedTask(luigi.Task):
     # -- identity --
 
     def upstream(self) -> list[CachedTask]:
-        return [task for task in flatten(self.requires()) if isinstance(task, CachedTask)]
+        """The cached tasks this one requires; found once per task within hashes_fixed() (building
+        task objects costs Luigi a parameter lookup each)."""
+        with hashes_fixed() as fixed:
+            key = f"upstream of {self.task_id}"
+            if key not in fixed:
+                fixed[key] = [task for task in flatten(self.requires()) if isinstance(task, CachedTask)]
+            return fixed[key]
 
     def spec(self) -> dict[str, Any]:
         """Everything the hash covers, as stored in the manifest."""
@@ -309,7 +389,10 @@ class CachedTask(luigi.Task):
 
     @property
     def folder(self) -> Path:
-        return cache_dir() / self.task_family / self.task_hash()
+        with hashes_fixed() as fixed:  # the cache's place is a Luigi config lookup: once per call
+            if "cache" not in fixed:
+                fixed["cache"] = cache_dir()
+            return fixed["cache"] / self.task_family / self.task_hash()
 
     def output(self) -> CacheFolder:
         return CacheFolder(self.folder)
@@ -329,13 +412,28 @@ class CachedTask(luigi.Task):
         started = time.perf_counter()
         spec = self.spec()
         final = cache_dir() / self.task_family / _hash_of(spec)
+        if CacheFolder(final).exists():  # only results upstream of it had to be built again
+            return
         self.facts: dict[str, Any] = {}
         self.threads = threads
+        try:
+            self._store(final, spec, started)
+        except OSError as error:
+            refused = write_error(error, final)
+            if refused is not None:
+                raise refused from None
+            raise
+
+    def _store(self, final: Path, spec: dict[str, Any], started: float) -> None:
         with atomic_folder(final) as self.workdir:
             tables = self.build() or {}
             rows = {}
             for name, table in tables.items():
-                rows[f"{name}.parquet"] = _write_table(self.workdir / f"{name}.parquet", table)
+                path = self.workdir / f"{name}.parquet"
+                try:
+                    rows[path.name] = _write_table(path, table)
+                except OSError as error:
+                    raise write_error(error, final / path.name) or error from None
             files = {
                 path.name: {
                     "bytes": path.stat().st_size,
@@ -355,12 +453,40 @@ class CachedTask(luigi.Task):
             }
             (self.workdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
+    def complete(self) -> bool:
+        """Done when this result is whole and so is every result it was made from, as make sees a
+        target: a damaged upstream result (set aside) is built again on the next run, and then
+        this task finds its own result already there (store() returns at once). Within one call
+        each task is checked once. Parts (Train's folds) are not: Train's result holds what they
+        gave, and a fit of Train checks each fold before it uses it."""
+        with hashes_fixed(), _checked() as known:
+            if self.task_id not in known:
+                known[self.task_id] = self.output().exists() and all(task.complete() for task in self.upstream())
+            return known[self.task_id]
+
     def parts(self) -> list[CachedTask]:
         """Results this task writes itself besides its own folder (Train: one per fold), so that
         run records, `make status` and `make gc` see them as the pipeline's."""
         return []
 
     # -- reading --
+
+    @contextlib.contextmanager
+    def reading(self, name: str) -> Iterator[Path]:
+        """The path of one of the task's tables, for a block that reads it: a file that does not
+        parse stops the run with one line naming the result folder (pyarrow's own errors name
+        no file) and the command that finds damaged results."""
+        import pyarrow as pa
+
+        folder = self.done_folder()
+        try:
+            yield folder / f"{name}.parquet"
+        except (pa.ArrowException, OSError) as error:
+            message = " ".join(str(error).split())
+            raise DamagedResultError(
+                f"{self.task_family}: cannot read {name}.parquet of {shown(folder)} ({type(error).__name__}: "
+                f"{message}); if the result is damaged, `make verify FIX=1` sets it aside and `make all` rebuilds it"
+            ) from None
 
     def done_folder(self) -> Path:
         """The task's finished result folder (a PipelineError when there is none yet)."""
@@ -384,18 +510,21 @@ class CachedTask(luigi.Task):
         import pandas as pd
         import pyarrow as pa
 
-        path = self.done_folder() / f"{name}.parquet"
-        table = pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
+        with self.reading(name) as path:
+            table = pd.read_parquet(path, columns=columns, read_dictionary=self.read_dictionary(name) or None)
         pa.default_memory_pool().release_unused()  # Arrow's pool would keep the file's buffers
         return table
 
     def batches(self, name: str, columns: list[str] | None = None, rows: int = 1 << 17) -> Iterator[pd.DataFrame]:
         """One of the task's tables, `rows` rows at a time, with only the given columns: a
         large table is never in memory at once."""
+        with self.reading(name) as path:
+            yield from self._batches(path, name, columns, rows)
+
+    def _batches(self, path: Path, name: str, columns: list[str] | None, rows: int) -> Iterator[pd.DataFrame]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        path = self.done_folder() / f"{name}.parquet"
         # Row group by row group: ParquetFile.iter_batches keeps a little memory per row group
         # read, so its peak grows with the table (measured: about 6 bytes per row).
         with pq.ParquetFile(path, read_dictionary=self.read_dictionary(name) or None) as table:

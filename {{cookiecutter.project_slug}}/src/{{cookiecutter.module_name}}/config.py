@@ -81,6 +81,13 @@ class s3(luigi.Config):  # noqa: N801
     max_attempts = luigi.IntParameter(default=5)
 
 
+class kaggle(luigi.Config):  # noqa: N801
+    """The Kaggle competition behind `make download`, `make submit` and `make lb` (empty: none)."""
+
+    competition = luigi.Parameter(default="")
+    max_attempts = luigi.IntParameter(default=3)
+
+
 def project_path(value: str) -> Path:
     """A configured path, resolved against the project root unless absolute."""
     path = Path(value).expanduser()

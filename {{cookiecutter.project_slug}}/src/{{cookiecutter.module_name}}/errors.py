@@ -15,3 +15,15 @@ class ConfigError(PipelineError):
 
 class S3Error(PipelineError):
     """S3 refused a request or could not be reached (permissions, missing object, network)."""
+
+
+class KaggleError(PipelineError):
+    """Kaggle refused a request or could not be reached (credentials, rules, competition, network)."""
+
+
+class WriteError(PipelineError):
+    """The disk refused a write (full, or over a file-size limit): nothing was left looking done."""
+
+
+class DamagedResultError(PipelineError):
+    """A cached result's file cannot be read back: `make verify` finds and sets aside such results."""

@@ -1,8 +1,10 @@
 """Every task of the pipeline, for `luigi --module <package>.tasks <Task>` and for notebooks.
 
-(Fetch ->) RawData -> Ingest -> Split -> features (FEATURES) -> Train (one per model) -> Blend -> Submission (-> Push)
+(Fetch or Download ->) RawData -> Ingest -> Split -> features (FEATURES) -> Train (one per model) -> Blend
+-> Submission (-> Push)
 """
 
+from .data.download import Download
 from .data.fetch import Fetch
 from .data.ingest import Ingest
 from .data.raw import RawData
@@ -17,6 +19,7 @@ from .push import Push
 __all__ = [
     "FEATURES",
     "Blend",
+    "Download",
     "Features",
     "Fetch",
     "Ingest",

@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..disk import sync_file, sync_folder
+
 DATASETS = {
     "binary": "load_breast_cancer",
     "multiclass": "load_wine",
@@ -77,6 +79,9 @@ def write_demo(raw: Path, problem_type: str, id_column: str, target_column: str,
         for name, table in zip(names, tables, strict=True):
             table.to_csv(staging / name, index=False)
         for name in names:
+            sync_file(staging / name)
+        for name in names:
             os.rename(staging / name, raw / name)
+        sync_folder(raw)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -33,6 +33,7 @@ import luigi
 from .. import s3 as remote
 from ..cache import atomic_file, remove_abandoned, temp_file
 from ..config import raw_dir, s3, shown
+from ..disk import sync_file, sync_folder, write_error
 from ..errors import ConfigError, DataError, S3Error
 
 STATE = ".fetch.json"
@@ -80,9 +81,10 @@ def planned() -> list[Planned]:
     return [Planned(name, remote.key_of(name), remote.url(remote.key_of(name))) for name in files]
 
 
-def read_state(folder: Path) -> dict[str, Any]:
+def read_state(folder: Path, name: str = STATE) -> dict[str, Any]:
+    """A download record in folder (this one's, or Download's); empty when missing or unreadable."""
     try:
-        return json.loads((folder / STATE).read_text())
+        return json.loads((folder / name).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -373,8 +375,8 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
         try:
             with gzip.open(archive, "rb") as source, open(out, "wb") as sink:
                 shutil.copyfileobj(source, sink, 8 * MB)
-        except (OSError, EOFError) as error:
-            raise DataError(f"{item.planned.url}: cannot unpack ({error})") from None
+        except (OSError, EOFError, zlib.error) as error:
+            raise _unpack_error(item, error, folder / name.removesuffix(".gz")) from None
         archive.unlink()
     elif name.endswith(".zip"):
         try:
@@ -383,11 +385,18 @@ def unpack(item: Download, archive: Path, folder: Path, temps: list[Path]) -> No
                     item.temps[final] = out = _temp_in(folder, final, temps)
                     with bundle.open(member) as source, open(out, "wb") as sink:
                         shutil.copyfileobj(source, sink, 8 * MB)
-        except (OSError, EOFError, zipfile.BadZipFile) as error:
-            raise DataError(f"{item.planned.url}: cannot unpack ({error})") from None
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:
+            raise _unpack_error(item, error, folder) from None
         archive.unlink()
     else:
         item.temps[name] = archive
+
+
+def _unpack_error(item: Download, error: BaseException, where: Path) -> Exception:
+    """A full disk while unpacking is a WriteError; anything else means a truncated or damaged archive."""
+    return write_error(error, where) or DataError(
+        f"{item.planned.url}: cannot unpack ({error}); the archive is truncated or damaged"
+    )
 
 
 def zip_members(bundle: zipfile.ZipFile, folder: Path, what: str) -> dict[str, zipfile.ZipInfo]:
@@ -542,14 +551,21 @@ class Fetch(luigi.Task):
             _one_object_per_file(folder, items, kept)
             _make_folders(folder, [name for item in items for name in item.temps])
             for item in items:
+                for temp in item.temps.values():
+                    sync_file(temp)  # on the disk before its name is final
+            for item in items:
                 written = {}
                 for name, temp in item.temps.items():
                     os.replace(temp, folder / name)
                     written[name] = _stat(folder / name)
+                    sync_folder((folder / name).parent)
                 state[item.planned.url] = self._entry(item.head, written)
-        except BaseException:
+        except BaseException as error:
             for temp in temps:
                 temp.unlink(missing_ok=True)
+            refused = write_error(error, folder)
+            if refused is not None:
+                raise refused from None
             raise
         finally:
             client.meta.events.unregister("before-parameter-build.s3.GetObject", hook)

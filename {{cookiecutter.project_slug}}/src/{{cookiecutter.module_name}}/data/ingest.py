@@ -93,6 +93,14 @@ def _read_error(path: Path, names: list[str], error: Exception) -> Exception:
     return DataError(f"{shown(path)}: not a readable CSV file ({error})".replace("\n", " "))
 
 
+def _damaged(path: Path, error: OSError) -> DataError:
+    """A raw file that stops part way (a cut download, a damaged archive), named."""
+    what = "compressed file" if path.suffix == ".gz" else "file"
+    return DataError(
+        f"{shown(path)}: the {what} is truncated or damaged ({error}); download or copy it again".replace("\n", " ")
+    )
+
+
 class TypeDriftError(Exception):
     """A value that does not fit the type chosen for its column from the first chunk."""
 
@@ -129,6 +137,8 @@ def chunks(path: Path, types: dict[str, str] | None = None, columns: list[str] |
                     yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         raise _read_error(path, names, error) from None
+    except OSError as error:  # a truncated or corrupt .gz: pyarrow's message names no file
+        raise _damaged(path, error) from None
     if not rows:
         raise DataError(f"{shown(path)}: has a header but no rows")
 
@@ -155,6 +165,8 @@ def _header(path: Path, size: int, mtime_ns: int) -> list[str]:
         if "Empty CSV file" in str(error):
             raise DataError(f"{shown(path)}: file is empty") from None
         raise _read_error(path, [], error) from None
+    except OSError as error:
+        raise _damaged(path, error) from None
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataError(f"{shown(path)}: repeated column names ({_examples(duplicated)})")

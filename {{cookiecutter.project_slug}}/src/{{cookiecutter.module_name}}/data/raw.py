@@ -6,8 +6,9 @@ from pathlib import Path
 
 import luigi
 
-from ..config import checked_competition, raw_dir, s3, shown
+from ..config import checked_competition, kaggle, raw_dir, s3, shown
 from ..errors import DataError
+from .download import Download
 from .fetch import Fetch
 
 RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -22,10 +23,15 @@ def raw_file(name: str) -> Path:
 
 class RawData(luigi.Task):
     """data/raw/{train,test,sample_submission}.csv (or .csv.gz): fetched from S3 when luigi.cfg
-    [s3] bucket is set, else the files put there, else (none there) the demo competition."""
+    [s3] bucket is set, else the files put there, else (none there) downloaded from Kaggle when
+    [kaggle] competition is set, else the demo competition."""
 
-    def requires(self) -> list[Fetch]:
-        return [Fetch()] if s3().bucket else []
+    def requires(self) -> list[luigi.Task]:
+        if s3().bucket:
+            return [Fetch()]
+        if kaggle().competition.strip() and not any(raw_file(name).exists() for name in RAW_FILES):
+            return [Download()]
+        return []
 
     def complete(self) -> bool:
         return super().complete() and all(task.complete() for task in self.requires())
@@ -45,9 +51,12 @@ class RawData(luigi.Task):
                 f"from s3://{s3().bucket}/{s3().prefix}; list the files (or archives) that hold them"
             )
         if present:
+            source = (
+                f"Kaggle competition {kaggle().competition}'s files" if kaggle().competition.strip() else "demo data"
+            )
             raise DataError(
                 f"{shown(folder)}: has {', '.join(present)} but not {', '.join(missing)}; "
-                "add the missing files, or empty the folder to get the demo data"
+                f"add the missing files, or empty the folder to get the {source}"
             )
         from .demo import write_demo
 

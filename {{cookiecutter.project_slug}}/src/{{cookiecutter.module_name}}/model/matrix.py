@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..config import checked_competition
 from ..errors import DataError
+from ..memory import return_freed_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +30,8 @@ def feature_columns(features: list[Feature]) -> dict[str, Feature]:
     id_column = checked_competition().id_column
     made_by: dict[str, Feature] = {}
     for task in features:
-        schema = pq.read_schema(task.done_folder() / "train.parquet")
+        with task.reading("train") as path:  # a damaged file: one line naming the result
+            schema = pq.read_schema(path)
         for field in schema:
             if field.name == id_column:
                 continue
@@ -69,13 +71,14 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
         files.setdefault(task, []).append(column)
     categorical = set()
     for task, names in files.items():
-        schema = pq.read_schema(task.done_folder() / f"{part}.parquet")
+        with task.reading(part) as path:
+            schema = pq.read_schema(path)
         categorical.update(c for c in names if pa.types.is_dictionary(schema.field(c).type))
     numeric: dict[str, np.ndarray] = {}
     categories: dict[str, pd.Series] = {}
     block = None
     for task, columns in files.items():
-        with pq.ParquetFile(task.done_folder() / f"{part}.parquet") as parquet:
+        with task.reading(part) as path, pq.ParquetFile(path) as parquet:
             if block is None:
                 n_rows = parquet.metadata.num_rows if rows is None else int(np.count_nonzero(rows))
                 # Rows by columns in C order: scikit-learn's binning takes a row sample with
@@ -89,8 +92,11 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
                 floats = pc.cast(parquet.read(columns=[column]).column(0), pa.float64(), safe=False)
                 floats = floats.to_numpy(zero_copy_only=False)
                 numeric[column] = block[:, len(numeric)]
-                numeric[column][:] = floats if rows is None else floats[rows]
-    pa.default_memory_pool().release_unused()  # Arrow's pool keeps the columns' buffers otherwise
+                if rows is None:
+                    numeric[column][:] = floats
+                else:  # straight into the block: no copy of the chosen rows on the way
+                    np.compress(rows, floats, out=numeric[column])
+    return_freed_memory()  # the columns' buffers, freed one by one above
     if not categories:
         return pd.DataFrame(block, columns=list(numeric), copy=False)
     return pd.DataFrame({column: numeric.get(column, categories.get(column)) for column in made_by}, copy=False)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import MANIFEST, CachedTask, atomic_file
+from ..cache import MANIFEST, CachedTask, atomic_file, hashes_fixed
 from ..config import checked_competition, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
@@ -46,8 +46,14 @@ class Submission(CachedTask):
         return {"id_column": checked_competition().id_column}
 
     def complete(self) -> bool:
-        manifest = self.folder / MANIFEST  # the hash is computed once: complete() is on the hot path
-        return manifest.is_file() and _copy_named_in(manifest).is_file()
+        """Done when the results are (sizes checked, upstream included) and the copy in submissions/
+        is whole."""
+        with hashes_fixed():  # each hash is computed once: complete() is on the hot path
+            if not super().complete():
+                return False
+            result = self.output()
+            copy = _copy_named_in(result.path / MANIFEST)
+            return copy.is_file() and copy.stat().st_size == (result.path / FILE).stat().st_size
 
     def run(self) -> None:
         if not self.output().exists():

@@ -6,6 +6,7 @@ killed run keeps the folds it finished, and Train only combines their prediction
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import luigi
@@ -16,6 +17,7 @@ from ..config import checked_competition, train
 from ..data.ingest import Ingest
 from ..data.split import Split
 from ..features import FEATURES
+from ..memory import return_freed_memory
 from ..models import Model, model_named
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
@@ -73,7 +75,9 @@ class _CrossValidation(CachedTask):
         if cfg.problem_type == "regression":
             return target.to_numpy(dtype="float64"), []
         classes = sorted(target.unique().tolist())
-        return pd.Categorical(target, categories=classes).codes.astype("int64"), classes
+        # The smallest integer type (int8 up to 127 classes): each fold holds its own copy, and
+        # the model encodes the labels it is given anyway.
+        return pd.Categorical(target, categories=classes).codes, classes
 
     def prediction_columns(self, classes: list) -> list[str]:
         if checked_competition().problem_type == "multiclass":
@@ -113,16 +117,22 @@ class TrainFold(_CrossValidation):
 
         from .. import threads
 
+        return_freed_memory()
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
         held_out, fits = fold_rows(self.fold)
         made_by = feature_columns(self.requires()["features"])
 
+        seconds = {"load": -time.perf_counter()}
         x = feature_matrix(made_by, "train", fits)  # the one copy of the fitting rows
+        seconds["fit"] = -time.perf_counter()
+        seconds["load"] -= seconds["fit"]
         seeds = self.seeds()
         models = [self.estimator(seed, self.threads).fit(x, y[fits]) for seed in seeds]
         fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
+        seconds["predict"] = -time.perf_counter()
+        seconds["fit"] -= seconds["predict"]
         del x
         x = feature_matrix(made_by, "train", held_out)
         model = _Averaged(models, self.predict)
@@ -130,6 +140,7 @@ class TrainFold(_CrossValidation):
         score = float(metric.score(y[held_out], _squeeze(oof)))
         importance = self.permutation_importance(model, x, y[held_out], score)
         test = model.predict(feature_matrix(made_by, "test"))
+        seconds["predict"] += time.perf_counter()
 
         self.facts.update(
             score=score,
@@ -138,6 +149,7 @@ class TrainFold(_CrossValidation):
             fit_threads=fit_threads,
             model=self.model,
             seeds=seeds,
+            seconds={phase: round(value, 3) for phase, value in seconds.items()},
         )
         columns = self.prediction_columns(classes)
         return {
@@ -189,20 +201,21 @@ class Train(_CrossValidation):
     def parts(self) -> list[TrainFold]:
         return [TrainFold(model=self.model, fold=k) for k in range(checked_competition().n_folds)]
 
-    def fit_folds(self, threads: int) -> None:
+    def fit_folds(self) -> None:
         """Fit the folds that have no result yet, `WORKERS` at a time, in threads of this process:
         the libraries are loaded once and each fold holds only its own rows. A round of folds
         shares the task's threads (the last, smaller round gets more each), and each fold's result
         is cached as soon as it is written."""
         from concurrent.futures import ThreadPoolExecutor
 
+        return_freed_memory()  # the folds' rows are read and dropped column by column
         missing = [fold for fold in self.parts() if not fold.complete()]
         at_once = max(1, min(luigi.interface.core().workers, len(missing)))
         self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
         with ThreadPoolExecutor(at_once) as pool:
             for start in range(0, len(missing), at_once):
                 round_ = missing[start : start + at_once]
-                share = max(1, threads // len(round_))
+                share = max(1, self.threads // len(round_))
                 for done in [pool.submit(_fit_fold, fold, share) for fold in round_]:
                     done.result()
 
@@ -210,7 +223,7 @@ class Train(_CrossValidation):
         import numpy as np
         import pandas as pd
 
-        self.fit_folds(self.threads)
+        self.fit_folds()
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
@@ -272,16 +285,15 @@ def fold_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _fit_fold(fold: TrainFold, threads: int) -> None:
     """Write one fold's result in this thread, its OpenMP pool limited to `threads` (the limit is
-    the calling thread's own), with the pipeline's `run`/`done` lines."""
+    the calling thread's own), with the pipeline's `run`/`done` lines (an error is Train's to report)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads, user_api="openmp"):
         fold.trigger_event(luigi.Event.START, fold)
         try:
             fold.store(threads)
-        except Exception as error:
-            fold.trigger_event(luigi.Event.FAILURE, fold, error)
-            raise
+        finally:
+            return_freed_memory()  # before the next fold: what this one freed, the next may not reuse
         fold.trigger_event(luigi.Event.SUCCESS, fold)
 
 

@@ -2,9 +2,12 @@
 
     list [--sort time|cv]     the runs table (make runs [SORT=cv])
     lb RUN SCORE              record a leaderboard score (make lb RUN=... SCORE=...)
+    lb                        read the public scores from Kaggle into the records (make lb)
+    submit [RUN] [--message M] [--force]   upload a run's submission to Kaggle (make submit)
     report                    reports/report.md and .html with plots (make report)
     status [luigi args]       complete tasks and those `make all` would run (make status)
     gc [--confirm] [args]     cache folders nothing refers to; deleted with --confirm (make gc)
+    verify [--all] [--fix]    results' files against their manifests' sha256 (make verify [ALL=1] [FIX=1])
     rerun RUN                 the commands that re-create a run (make rerun RUN=...)
 
 A problem the user can fix prints one `ERROR:` line and exits 1.
@@ -52,19 +55,37 @@ def main(argv: list[str] | None = None) -> int:
     lb = commands.add_parser("lb")
     lb.add_argument("run", nargs="?", default="")
     lb.add_argument("score", nargs="?", default="")
+    submit = commands.add_parser("submit")
+    submit.add_argument("run", nargs="?", default="")
+    submit.add_argument("--message", default="")
+    submit.add_argument("--force", action="store_true")
     commands.add_parser("report")
     commands.add_parser("status")
     commands.add_parser("gc").add_argument("--confirm", action="store_true")
     commands.add_parser("rerun").add_argument("run", nargs="?", default="")
+    verify = commands.add_parser("verify")
+    verify.add_argument("--all", action="store_true")
+    verify.add_argument("--fix", action="store_true")
     args, luigi_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
 
+    code = 0
     if args.command == "list":
         lines = show_runs(args.sort)
+    elif args.command == "lb" and not args.run and not args.score:
+        from .submit import read_scores
+
+        lines = read_scores()
     elif args.command == "lb":
         if not args.score:
-            raise PipelineError("make lb needs RUN=<run id> and SCORE=<public leaderboard score>")
+            raise PipelineError(
+                "make lb needs RUN=<run id> and SCORE=<public leaderboard score> (or neither: scores from Kaggle)"
+            )
         record = set_lb(args.run, args.score)
         lines = [f"{record['run_id']}: leaderboard {record['lb']['score']} (CV {record['cv']['score']:.5f})"]
+    elif args.command == "submit":
+        from .submit import submit
+
+        lines = submit(args.run, args.message, args.force)
     elif args.command == "report":
         from .report import where, write_report
 
@@ -79,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with parsed(luigi_args) as root, hashes_fixed():
             lines = collect([root], args.confirm)
+    elif args.command == "verify":
+        from .verify import verify
+
+        with parsed(luigi_args) as root, hashes_fixed():
+            lines, code = verify([root], args.all, args.fix)
     else:
         from .rerun import report
 
@@ -86,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         with parsed(record["params"]["overrides"]) as root, hashes_fixed():
             lines = report(record, root)
     print("\n".join(lines))
-    return 0
+    return code
 
 
 def run() -> None:

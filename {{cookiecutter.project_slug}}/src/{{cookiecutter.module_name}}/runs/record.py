@@ -17,11 +17,11 @@ from typing import Any
 from ..cache import MANIFEST, CachedTask, atomic_file, file_sha256, fingerprint
 from ..config import PROJECT_ROOT, reports_dir, runs_dir, shown, submissions_dir
 from ..errors import ConfigError, DataError
-from . import run_id
+from . import environment, run_id
 from .dag import config_values, name_of, overrides, upstream_first
 from .gitinfo import git_state
 
-PACKAGES = ("luigi", "pandas", "numpy", "pyarrow", "scikit-learn", "boto3", "matplotlib")
+PACKAGES = ("luigi", "pandas", "numpy", "pyarrow", "scikit-learn", "boto3", "matplotlib", "kaggle")
 
 
 def record_path(run: str) -> Path:
@@ -57,8 +57,8 @@ def ensure_record(args: list[str]) -> Path:
     if old is not None and (not made or _names_submission(old, submission.name)):
         return path
     record, patch = build_record(run, train_manifest, args, Submission() if made else None)
-    if old and old.get("lb") and old.get("submission") == record["submission"]:
-        record["lb"] = old["lb"]
+    if old and old.get("submission") == record["submission"]:  # its leaderboard score and Kaggle submissions stay
+        record.update({key: old[key] for key in ("lb", "kaggle") if old.get(key)})
     write_record(record, patch)
     return path
 
@@ -108,6 +108,7 @@ def build_record(
             "greater_is_better": facts["greater_is_better"],
         },
         "packages": {"python": platform.python_version(), **_versions()},
+        "environment": environment.current(),
         "command": [Path(sys.executable).name, "-m", __package__.rpartition(".")[0], *args],
         "submission": None,
         "lb": None,
@@ -127,6 +128,11 @@ def write_record(record: dict[str, Any], patch: str | None) -> None:
     else:
         patch_path(run).unlink(missing_ok=True)
     _write_json(record_path(run), record)
+
+
+def save_record(record: dict[str, Any]) -> None:
+    """Rewrite a record read with read_record/all_records (atomically)."""
+    _write_json(record_path(record["run_id"]), record)
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..cache import atomic_file
 from ..config import PROJECT_ROOT, shown
 from ..errors import ConfigError
+from .submit import lb_state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -222,14 +223,14 @@ def oof(table: pd.DataFrame | None, record: dict[str, Any]) -> Figure | None:
 
 
 def _row(record: dict[str, Any]) -> list[str]:
-    git, cv, lb = record["git"], record["cv"], record.get("lb")
+    git, cv = record["git"], record["cv"]
     commit = (git.get("commit") or "-")[:8] + ("+dirty" if git.get("dirty") else "")
     return [
         record["run_id"],
         record["time_utc"].replace("T", " ")[:16],
         commit,
         f"{cv['metric']} {cv['score']:.5f}",
-        f"{lb['score']:.5f}" if lb else "",
+        lb_state(record),
         str(record["params"].get("seed")),
         record["submission"]["path"] if record.get("submission") else "",
     ]

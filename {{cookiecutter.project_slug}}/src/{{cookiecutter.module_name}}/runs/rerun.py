@@ -9,6 +9,7 @@ from typing import Any
 import luigi
 
 from ..cache import MANIFEST, CachedTask
+from . import environment
 from .dag import name_of, upstream_first
 
 
@@ -24,12 +25,14 @@ def make_command(record: dict[str, Any]) -> str:
     return " ".join(["make all", *variables])
 
 
-def commands(record: dict[str, Any]) -> list[str]:
-    """Shell lines that check out the run's code and run it again."""
+def commands(record: dict[str, Any], install: bool = False) -> list[str]:
+    """Shell lines that check out the run's code and run it again (install: `make install` first,
+    when today's environment is not the run's)."""
     git, run = record["git"], record["run_id"]
     if not git.get("repository") or not git.get("commit"):
         return [
             f"# {git.get('note', 'no commit recorded')}: the code cannot be checked out again",
+            *(["make install"] if install else []),
             make_command(record),
         ]
     lines = ["git stash --include-untracked   # only if you have uncommitted changes to keep"]
@@ -41,6 +44,8 @@ def commands(record: dict[str, Any]) -> list[str]:
         project = git.get("project_dir", ".")
         apply = f'git apply "{saved}"'
         lines.append(apply if project in ("", ".") else f'(cd "$(git rev-parse --show-toplevel)" && {apply})')
+    if install:
+        lines.append("make install   # the run's requirements.lock, exactly")
     lines.append(make_command(record))
     return lines
 
@@ -67,10 +72,12 @@ def report(record: dict[str, Any], root: luigi.Task) -> list[str]:
     cv = record["cv"]
     git = record["git"]
     code = (git.get("commit") or "no commit")[:12] + (" + patch" if git.get("dirty") else "")
+    same_environment, environment_line = environment.compare(record.get("environment"), environment.current())
     lines = [
         f"Run {record['run_id']}: CV {cv['metric']} {cv['score']:.5f}, code {code}",
         "To re-create it (nothing is checked out for you):",
-        *(f"  {line}" for line in commands(record)),
+        *(f"  {line}" for line in commands(record, install=not same_environment)),
+        environment_line,
     ]
     changed, missing = differences(record, root)
     if not changed and not missing:
