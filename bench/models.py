@@ -3,7 +3,8 @@
 Bakes the default (binary) project and writes a bench competition into data/raw: scikit-learn's
 make_classification (ROWS rows, 20 numbers, 10 informative) plus two string categories, so the
 models differ. Prints, with the commands run:
-- the CV of each model (`make models`) and of the blend (`make blend`: in-sample and nested);
+- the CV of each model (`make models`) and of the blend (`make blend`, METHOD=weights and stack:
+  in-sample and nested);
 - the wall time of `make models` with WORKERS=1 and WORKERS=2 (Train folders removed between);
 - the time of a 20-trial `make tune MODEL=hgb` against 20 `make train` runs, each with other hgb
   parameters (`--train-model-params`), features cached in both cases; and their ratio.
@@ -73,8 +74,9 @@ def main() -> None:
         for folder in sorted((cache / "Train").glob("*/manifest.json")):
             facts = json.loads(folder.read_text())["facts"]
             print(f"CV {facts['metric']} {facts['model']:7s} {facts['cv_score']:.5f}")
-        _, out = make(project, "blend", "MODELS=hgb linear lgbm xgb")
-        print("\n".join(line for line in out.splitlines() if line.startswith(("Blend CV", "Weights"))))
+        for method in ("weights", "stack"):
+            _, out = make(project, "blend", "MODELS=hgb linear lgbm xgb", f"METHOD={method}")
+            print("\n".join(line for line in out.splitlines() if line.startswith(("Blend (", "Weights"))))
 
         tune, _ = make(project, "tune", "MODEL=hgb", f"TRIALS={TRIALS}")
         print(f"make tune MODEL=hgb TRIALS={TRIALS}: {tune:.1f} s")

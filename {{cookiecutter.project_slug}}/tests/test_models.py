@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MANIFEST, MODULE, Competition, Pipeline, describe, tasks_run, tiny_dataset
+from conftest import MANIFEST, MODULE, PROJECT, TIMEOUT, Competition, Pipeline, describe, tasks_run, tiny_dataset
 
-models = pytest.importorskip(f"{MODULE}.models")
-blend = pytest.importorskip(f"{MODULE}.model.blend")
-metrics = pytest.importorskip(f"{MODULE}.model.metrics")
-errors = pytest.importorskip(f"{MODULE}.errors")
+models = importlib.import_module(f"{MODULE}.models")
+blend = importlib.import_module(f"{MODULE}.model.blend")
+metrics = importlib.import_module(f"{MODULE}.model.metrics")
+errors = importlib.import_module(f"{MODULE}.errors")
 
 PACKAGE_OF = {"lgbm": "lightgbm", "xgb": "xgboost"}
 INSTALLED = [m.name for m in models.MODELS if importlib.util.find_spec(PACKAGE_OF.get(m.name, "sklearn"))]
@@ -52,6 +55,48 @@ def test_each_installed_model_trains_byte_identically_for_the_same_seed(trained,
         assert (first / name).read_bytes() == (second / name).read_bytes()
     facts = manifest(first)["facts"]
     assert facts["model"] == model and np.isfinite(facts["cv_score"])
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory: pytest.TempPathFactory, competition: Competition) -> tuple[Pipeline, pd.DataFrame]:
+    """A pipeline whose features are built, on data with an `f_row` column (1,000,000 + the row
+    number) that follows each row into the feature matrix; hgb stops early on its own rows."""
+    stops_early = {"early_stopping": True, "validation_fraction": 0.25, "n_iter_no_change": 3, "max_iter": 40}
+    pipeline = Pipeline(tmp_path_factory.mktemp("marked"), **{"model.hgb": {"params": json.dumps(stops_early)}})
+    train, test, sample = tiny_dataset(competition)
+    train["f_row"] = 1_000_000.0 + np.arange(len(train))
+    test["f_row"] = 1_000_000.0 + len(train) + np.arange(len(test))
+    pipeline.write_raw(train, test, sample)
+    result = pipeline.run("Features")
+    assert result.returncode == 0, describe(result)
+    (split,) = pipeline.done_folders("Split")
+    folds = pd.read_parquet(split / "folds.parquet")
+    return pipeline, train[[competition.id_column]].merge(folds, on=competition.id_column, validate="one_to_one")
+
+
+@pytest.mark.parametrize("model", INSTALLED)
+def test_no_early_stopping_row_is_a_validation_row(marked, model: str, tmp_path: Path):
+    """Each fit of a fold sees exactly the other folds' rows; no eval_set and no row a model holds
+    out for early stopping (hgb's validation_fraction) is a row of the fold being scored. lgbm and
+    xgb train a fixed number of rounds: no eval_set, no early-stopping rounds."""
+    pipeline, folds = marked
+    fold = 1
+    held_out = set(np.flatnonzero(folds["fold"].to_numpy() == fold).tolist())
+    fitting = set(range(len(folds))) - held_out
+    out = tmp_path / "seen.json"
+    command = [sys.executable, str(PROJECT / "tests" / "spy_fit.py"), model, str(fold), str(out)]
+    env = pipeline.env()
+    result = subprocess.run(command, cwd=pipeline.root, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, describe(result)
+    seen = json.loads(out.read_text())
+    assert seen["fit"] and all(set(rows) == fitting for rows in seen["fit"])
+    for rows in seen["eval_set"] + seen["early_stopping"]:
+        assert rows and not set(rows) & held_out and set(rows) <= fitting
+    if model == "hgb":
+        assert seen["early_stopping"], "hgb did not stop early: the test would check nothing"
+    else:
+        assert not seen["eval_set"] and not seen["early_stopping"]
+        assert all(params.get("early_stopping_rounds", "None") == "None" for params in seen["params"])
 
 
 def test_models_differ_and_each_has_its_own_folder(trained):
@@ -115,6 +160,49 @@ def test_blend_weights_sum_to_one_and_beat_the_best_single_model_in_sample(train
     scores = pd.read_parquet(folder / "scores.parquet")
     assert list(scores.columns) == ["fold", "in_sample", "nested"]
     assert np.isfinite(facts["cv_score"])
+
+
+def test_stack_blend_reports_nested_and_in_sample_cv(trained, competition: Competition):
+    """[blend] method = stack: a level-2 model over the models' out-of-fold predictions, its nested
+    CV (fit on the other folds) and in-sample CV in the facts, its coefficients in a table, and
+    each model's share of them summing to 1."""
+    pipeline = trained[1]
+    result = pipeline.run("Blend", "--models", json.dumps(INSTALLED), "--blend-method", "stack")
+    assert result.returncode == 0, describe(result)
+    assert "Blend (stack)" in result.stdout
+    (folder,) = pipeline.done_folders("Blend")
+    facts = manifest(folder)["facts"]
+    assert facts["method"] == "stack" and np.isfinite(facts["cv_score"]) and np.isfinite(facts["cv_score_in_sample"])
+    assert sum(facts["weights"].values()) == pytest.approx(1.0)
+    coefficients = pd.read_parquet(folder / "coefficients.parquet")
+    assert {f"{model}:" for model in INSTALLED} == {column.split(":")[0] + ":" for column in coefficients.columns[1:]}
+    test = pd.read_parquet(folder / "test.parquet")
+    assert test.drop(columns=competition.id_column).notna().all().all()
+
+
+@pytest.mark.parametrize("problem_type", ["binary", "multiclass", "regression"])
+def test_the_stack_predicts_each_fold_from_a_fit_on_the_other_folds(problem_type: str):
+    """Changing one fold's targets leaves that fold's nested predictions as they were (its rows
+    were not fitted on), while the in-sample fit, which sees every row, changes."""
+    rng = np.random.default_rng(0)
+    n, classes = 600, 3 if problem_type == "multiclass" else 2
+    fold = np.arange(n) % 5
+    if problem_type == "regression":
+        y = rng.normal(size=n)
+        oof = np.stack([y + rng.normal(0, s, n) for s in (0.5, 1.0)])[:, :, None]
+    else:
+        y = rng.integers(0, classes, n)
+        logits = np.stack([np.eye(classes)[y] * 2 + rng.normal(0, s, (n, classes)) for s in (1.0, 2.0)])
+        proba = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+        oof = proba[:, :, 1:] if problem_type == "binary" else proba
+    changed = y.copy()
+    changed[fold == 0] = y[fold == 0][::-1]
+    first = blend.stacked(oof, oof[:, :50], y, fold, problem_type, 5)
+    second = blend.stacked(oof, oof[:, :50], changed, fold, problem_type, 5)
+    assert np.array_equal(first[1][fold == 0], second[1][fold == 0])
+    assert not np.array_equal(first[1][fold == 1], second[1][fold == 1])
+    assert not np.array_equal(first[0], second[0])
+    assert first[1].shape == oof[0].shape and first[2].shape == oof[:, :50][0].shape
 
 
 def test_greedy_weights_beat_each_model_on_models_that_differ():

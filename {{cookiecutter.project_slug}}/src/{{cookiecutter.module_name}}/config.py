@@ -58,9 +58,11 @@ class submission(luigi.Config):  # noqa: N801
 
 
 class blend(luigi.Config):  # noqa: N801
-    """Which trained models Blend weighs (empty: every model in MODELS that is installed)."""
+    """Which trained models Blend combines (empty: every model in MODELS that is installed), and how:
+    `weights` (non-negative, summing to 1) or `stack` (a level-2 logistic / ridge regression)."""
 
     models = luigi.ListParameter(default=[])
+    method = luigi.ChoiceParameter(choices=("weights", "stack"), default="weights")
 
 
 class ingest(luigi.Config):  # noqa: N801

@@ -277,7 +277,8 @@ def fold_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.parquet as pq
 
     split = Split()
-    names = pq.read_schema(split.done_folder() / "folds.parquet").names
+    with split.reading("folds") as path:  # a damaged file: one line naming the result
+        names = pq.read_schema(path).names
     folds = split.load("folds", columns=[c for c in ("fold", "fits") if c in names])
     held_out = folds["fold"].to_numpy() == k
     return held_out, (folds["fits"].to_numpy() <= k) if "fits" in folds else ~held_out

@@ -100,9 +100,14 @@ def models_sections(records: list[dict[str, Any]]) -> list[Section]:
         sections.append(Section("Models side by side", [header, *rows]))
     blended = next((r for r in records if r.get("blend")), None)
     if blended is not None:
-        weights = blended["blend"]["weights"]
-        rows = [[name, f"{weight:.3f}", blended["blend"]["components"][name][:8]] for name, weight in weights.items()]
-        sections.append(Section(f"Blend weights (run {blended['run_id']})", [["model", "weight", "Train hash"], *rows]))
+        blend = blended["blend"]
+        runs = blend.get("runs", {})
+        rows = [
+            [name, f"{weight:.3f}", blend["components"][name][:8], runs.get(name, "")]
+            for name, weight in blend["weights"].items()
+        ]
+        title = f"Blend weights ({blend.get('method', 'weights')}, run {blended['run_id']})"
+        sections.append(Section(title, [["model", "weight", "Train hash", "model's run"], *rows]))
     return sections
 
 
