@@ -109,6 +109,8 @@ def test_make_models_and_make_blend_train_every_model_on_the_one_split(baked: Ba
     assert "Models side by side" in report and "Blend weights (weights" in report
     for record in records:
         assert record["run_id"] in report
+    tuned = make(project, "tune", MODEL="linear", TRIALS="2")
+    assert "Tune linear: best CV" in tuned.stdout and set(tasks_run(tuned)) <= {"Tune"}
 
 
 def test_second_make_all_runs_nothing(baked: Baked, tmp_path: Path):

@@ -108,19 +108,29 @@ def test_models_differ_and_each_has_its_own_folder(trained):
     assert not np.allclose(oofs[0], oofs[1])
 
 
-def test_a_missing_optional_package_is_one_error_line(tmp_path: Path, competition: Competition):
-    """A model whose package is not installed stops with one line naming the extra."""
-    hidden = tmp_path / "hidden" / "lightgbm"
+@pytest.mark.parametrize(
+    ("package", "task", "extra"),
+    [
+        ("lightgbm", ["Train", "--model", "lgbm"], "boosters"),
+        ("xgboost", ["Train", "--model", "xgb"], "boosters"),
+        ("optuna", ["Tune", "--model", "linear", "--trials", "1"], "tune"),
+    ],
+)
+def test_a_missing_optional_package_is_one_error_line(
+    tmp_path: Path, competition: Competition, package: str, task: list[str], extra: str
+):
+    """A model (or make tune) whose package is not installed stops with one line naming the extra."""
+    hidden = tmp_path / "hidden" / package
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError('not installed')\n")
     pipeline = Pipeline(tmp_path / "run")
     pipeline.write_raw(*tiny_dataset(competition))
     env = pipeline.env()
     pipeline.env = lambda: {**env, "PYTHONPATH": f"{hidden.parent}:{env['PYTHONPATH']}"}
-    result = pipeline.run("Train", "--model", "lgbm")
+    result = pipeline.run(*task)
     assert result.returncode != 0
     errors_ = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
-    assert len(errors_) == 1 and "pip install -e '.[boosters]'" in errors_[0], describe(result)
+    assert len(errors_) == 1 and f"pip install -e '.[{extra}]'" in errors_[0], describe(result)
     assert "Traceback" not in result.stderr
 
 
@@ -251,8 +261,9 @@ def _finished_trials(journal: Path) -> int:
 
 def test_tune_reuses_the_features_and_resumes_after_a_kill(tmp_path: Path, competition: Competition):
     """Tune runs no feature task and rewrites no feature folder; a tune killed mid-study keeps its
-    finished trials, and a larger TRIALS adds trials to them."""
-    pytest.importorskip("optuna")
+    finished trials, and a larger TRIALS adds trials to them. (Without the `tune` extra, make tune
+    is the one-line error tested above; the template's suite installs it.)"""
+    pytest.importorskip("optuna", reason="the tune extra is not installed: pip install -e '.[tune]'")
     pipeline = Pipeline(tmp_path)
     pipeline.write_raw(*tiny_dataset(competition))
     assert pipeline.run("Features").returncode == 0
