@@ -6,8 +6,9 @@ models differ. Prints, with the commands run:
 - the CV of each model (`make models`) and of the blend (`make blend`, METHOD=weights and stack:
   in-sample and nested);
 - the wall time of `make models` with WORKERS=1 and WORKERS=2 (Train folders removed between);
-- the time of a 20-trial `make tune MODEL=hgb` against 20 `make train` runs, each with other hgb
-  parameters (`--train-model-params`), features cached in both cases; and their ratio.
+- the time of a 20-trial `make tune MODEL=hgb` against 20 `make train` runs, each with the hgb
+  parameters of one of the tune's trials (`--train-model-params`), features cached in both
+  cases; and their ratio.
 Usage: python bench/models.py [ROWS]   (default 20000). Needs lightgbm, xgboost and optuna.
 """
 
@@ -46,6 +47,19 @@ def write_competition(raw: Path, rows: int) -> None:
     test[["id"]].assign(target=0.5).to_csv(raw / "sample_submission.csv", index=False)
 
 
+def trial_params(project: Path) -> list[dict]:
+    """The full hgb parameters of each trial of the tune, in order (pruned ones too: by hand, every
+    trial is a whole make train)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    (journal,) = (project / "data" / "cache" / "Tune").glob("hgb-*/journal.log")
+    study = optuna.load_study(study_name="hgb", storage=JournalStorage(JournalFileBackend(str(journal))))
+    base = {"max_iter": 200, "learning_rate": 0.05}  # luigi.cfg [train] model_params, laid under each trial's
+    return [{**base, **trial.params} for trial in study.get_trials(deepcopy=False)]
+
+
 def make(project: Path, *args: str) -> tuple[float, str]:
     command = ["make", "--no-print-directory", "-C", str(project), *args, f"VENV={sys.prefix}"]
     started = time.perf_counter()
@@ -81,11 +95,10 @@ def main() -> None:
         tune, _ = make(project, "tune", "MODEL=hgb", f"TRIALS={TRIALS}")
         print(f"make tune MODEL=hgb TRIALS={TRIALS}: {tune:.1f} s")
         started = time.perf_counter()
-        for trial in range(TRIALS):
-            params = json.dumps({"max_iter": 200, "learning_rate": round(0.03 + 0.002 * trial, 4)})
-            make(project, "train", f"LUIGI_ARGS=--train-model-params '{params}'")
+        for params in trial_params(project):
+            make(project, "train", f"LUIGI_ARGS=--train-model-params '{json.dumps(params)}'")
         trains = time.perf_counter() - started
-        print(f"{TRIALS} x make train (other hgb params each): {trains:.1f} s")
+        print(f"{TRIALS} x make train (each with one trial's hgb parameters): {trains:.1f} s")
         print(f"ratio {TRIALS} make train / tune: {trains / tune:.2f}")
 
 

@@ -57,7 +57,7 @@ def main(model: str, fold: str, out: str) -> None:
 
     hgb_module.train_test_split = spied_split
     task = TrainFold(model=model, fold=int(fold))
-    task.threads = 1  # what store() would set
+    task.threads, task.facts = 1, {}  # what store() would set
     real = task.estimator
     task.estimator = lambda seed=None, threads=1: Spy(real(seed, threads), seen)
     task.build()
