@@ -3,8 +3,7 @@
 The study is a journal file in the cache (data/cache/Tune/<model>-<hash>/journal.log, the hash
 covering the Split, the features and the metric), so a killed tune resumes with its finished
 trials, and `make tune TRIALS=n` runs trials until n have finished. Features are read once and
-never rebuilt; each trial fits the folds `WORKERS` at a time, as Train does, and may be pruned after
-any round of folds.
+never rebuilt; each trial fits the folds one after another and may be pruned after any fold.
 """
 
 from __future__ import annotations
@@ -84,9 +83,6 @@ class Tune(luigi.Task):
             self.tune(count)
 
     def tune(self, threads: int) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        import luigi.interface
         import numpy as np
 
         cfg = checked_competition()
@@ -100,39 +96,26 @@ class Tune(luigi.Task):
         fitting = [fold_rows(k)[1] for k in range(cfg.n_folds)]
         x = feature_matrix(feature_columns(self.requires()["features"]), "train")  # read once for every trial
 
-        model.estimator(cfg.problem_type, base, cfg.seed, threads)  # loads the library: each thread's limit reaches it
-        at_once = max(1, min(luigi.interface.core().workers, cfg.n_folds))  # folds side by side, as Train fits them
-        rounds = [list(range(start, min(start + at_once, cfg.n_folds))) for start in range(0, cfg.n_folds, at_once)]
-
-        def fit_fold(params: dict[str, Any], k: int, share: int) -> np.ndarray:
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=share, user_api="openmp"):
-                estimator = model.estimator(cfg.problem_type, params, cfg.seed, share)
-                fitted = estimator.fit(x[fitting[k]], y[fitting[k]])
-                return train.predict(fitted, x[fold == k])
-
         def objective(trial) -> float:
             import optuna
 
             params = {**base, **model.search(trial)}
             oof = np.zeros((len(y), 1 if cfg.problem_type != "multiclass" else len(np.unique(y))))
-            for folds in rounds:
-                share = max(1, threads // len(folds))
-                shares = [share] * len(folds)
-                for k, predicted in zip(folds, pool.map(fit_fold, [params] * len(folds), folds, shares), strict=True):
-                    oof[fold == k] = predicted
-                if folds[-1] < cfg.n_folds - 1:  # pruned, perhaps, on the folds scored so far
-                    seen = (fold <= folds[-1]) & (fold >= 0)
-                    trial.report(float(metric.score(y[seen], _squeeze(oof[seen]))), folds[-1])
+            for k in range(cfg.n_folds):
+                fits = fitting[k]
+                estimator = model.estimator(cfg.problem_type, params, cfg.seed, threads)
+                fitted = estimator.fit(x[fits], y[fits])
+                oof[fold == k] = train.predict(fitted, x[fold == k])
+                if k < cfg.n_folds - 1:
+                    seen = (fold <= k) & (fold >= 0)
+                    trial.report(float(metric.score(y[seen], _squeeze(oof[seen]))), k)
                     if trial.should_prune():
                         raise optuna.TrialPruned()
             return float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0])))
 
         left = self.trials - self.finished(study)
         if left > 0:
-            with ThreadPoolExecutor(at_once) as pool:
-                study.optimize(objective, n_trials=left)
+            study.optimize(objective, n_trials=left)
         best = study.best_trial
         params = {**base, **best.params}
         result = {
