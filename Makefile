@@ -9,7 +9,7 @@ BOOTSTRAP_PYTHON ?= python3
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: help demo test lint bench bench-durable bench-scheduler clean lock
+.PHONY: help demo test lint bench bench-durable bench-scheduler clean lock openmp
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -20,7 +20,19 @@ $(STAMP): requirements.txt
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
+	@$(MAKE) --no-print-directory openmp
 	@touch $@
+
+# LightGBM's wheel loads the system OpenMP library (libgomp.so.1), which pip cannot install: the
+# tests train lgbm, so install Debian's libgomp1 when it is missing and apt-get can (as root).
+openmp:
+	@$(PYTHON) -c 'import lightgbm' 2>/dev/null || { \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			echo "LightGBM needs the system OpenMP library: apt-get install libgomp1"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgomp1 >/dev/null; \
+		fi; \
+		$(PYTHON) -c 'import lightgbm' || { echo "ERROR: lightgbm cannot load the system OpenMP library: \
+install libgomp1 (Debian/Ubuntu: apt-get install libgomp1; macOS: brew install libomp)" >&2; exit 1; }; }
 
 demo: $(STAMP) ## bake the default project into build/demo and run its whole pipeline
 	rm -rf $(DEMO)

@@ -84,6 +84,35 @@ def test_make_all_writes_a_valid_submission(baked: Baked):
         assert ((predictions >= 0) & (predictions <= 1)).all().all()
 
 
+def test_make_models_and_make_blend_train_every_model_on_the_one_split(baked: Baked, tmp_path: Path):
+    """`make models` trains every registered model (each in its own Train folder, on the Split that
+    make all used); `make blend` weighs them and prints the nested and in-sample CV."""
+    project = baked.copy(tmp_path)
+    models = make(project, "models")
+    trained = [line for line in models.stdout.splitlines() if line.startswith("done  Train model=")]
+    assert {line.split()[2] for line in trained} == {"model=linear", "model=lgbm", "model=xgb"}  # hgb: already done
+    assert "Split" not in tasks_run(models)
+    blended = make(project, "blend", MODELS="hgb linear lgbm xgb")
+    assert "Blend (weights) CV" in blended.stdout and "nested" in blended.stdout and "in-sample" in blended.stdout
+    submission = make(project, "submission", FROM="blend")
+    assert (project / submission_of(submission)).is_file()
+    # A run record per model and one for the blend, which names the models' runs.
+    records = [json.loads(path.read_text()) for path in (project / "runs").glob("*.json")]
+    by_model = {record["model"]: record for record in records}
+    assert set(by_model) == {"hgb", "linear", "lgbm", "xgb", "blend"}
+    blend = by_model["blend"]["blend"]
+    assert blend["method"] == "weights" and set(blend["runs"]) == {"hgb", "linear", "lgbm", "xgb"}
+    assert {name: by_model[name]["run_id"] for name in blend["runs"]} == blend["runs"]
+    assert by_model["blend"]["submission"] is not None
+    make(project, "report")
+    report = (project / "reports" / "report.md").read_text()
+    assert "Models side by side" in report and "Blend weights (weights" in report
+    for record in records:
+        assert record["run_id"] in report
+    tuned = make(project, "tune", MODEL="linear", TRIALS="2")
+    assert "Tune linear: best CV" in tuned.stdout and set(tasks_run(tuned)) <= {"Tune"}
+
+
 def test_second_make_all_runs_nothing(baked: Baked, tmp_path: Path):
     """An up-to-date pipeline runs no task and writes nothing to the cache."""
     project = baked.copy(tmp_path)

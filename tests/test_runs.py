@@ -126,7 +126,7 @@ def test_each_training_run_writes_a_record_whose_checksum_matches_its_submission
     assert clean["run_id"] != seed["run_id"]
     assert (clean["params"]["seed"], seed["params"]["seed"]) == (42, 7)
     assert seed["params"]["overrides"] == ["--competition-seed", "7"]
-    for task in ("Split", "Train", "Submission"):
+    for task in ("Split", "Train model=hgb", "Submission"):
         assert clean["tasks"][task]["hash"] != seed["tasks"][task]["hash"]
     assert clean["tasks"]["Ingest"] == seed["tasks"]["Ingest"]
     for record in (clean, seed, session.record("dirty")):

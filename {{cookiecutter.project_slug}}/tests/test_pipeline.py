@@ -227,7 +227,7 @@ def test_the_run_record_ties_the_submission_to_its_train_result(run: Run):
     assert record["run_id"] == path.stem and record["run_id"] in submission.name
     assert record["submission"]["sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest()
     train = done_folder(run.pipeline, "Train")
-    assert record["tasks"]["Train"]["hash"] == train.name
+    assert record["tasks"]["Train model=hgb"]["hash"] == train.name
     lock = PROJECT / "requirements.lock"
     assert record["environment"]["lock_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
     importance = pd.read_parquet(train / "importance.parquet")

@@ -88,19 +88,35 @@ class _OneLineForUserErrors(logging.Filter):
 
 def _report(task: luigi.Task, args: list[str]) -> None:
     """After a successful run of Train or Submission: the CV score, the submission's path and the
-    run record (written when this Train result or its submission has none yet)."""
+    run record (written when this Train result or its submission has none yet). After Models: a
+    record per model. After Blend: its two CV figures, weights, and its record and its models'."""
+    from .runs.record import ensure_record
+
+    if task.task_family in ("Blend", "Models"):
+        with hashes_fixed():
+            trains = task.requires()["trains"] if task.task_family == "Blend" else task.requires()
+            for train in trains:
+                facts, record = train.manifest()["facts"], shown(ensure_record(args, train))
+                print(f"{train.model}: CV {facts['metric']} {facts['cv_score']:.5f}, run record {record}")
+            if task.task_family == "Models":
+                return
+            facts = task.manifest()["facts"]
+            weights = ", ".join(f"{name} {weight:.2f}" for name, weight in facts["weights"].items())
+            nested, in_sample, method = facts["cv_score"], facts["cv_score_in_sample"], facts["method"]
+            print(f"Blend ({method}) CV {facts['metric']}: nested {nested:.5f}, in-sample {in_sample:.5f}")
+            print(f"Weights: {weights}")
+            print(f"Run record: {shown(ensure_record(args, task))}")
+        return
     if task.task_family not in ("Train", "Submission"):
         return
     from .model.train import Train
 
     with hashes_fixed():
-        facts = Train().manifest()["facts"]
+        facts = (task.predictions() if task.task_family == "Submission" else Train()).manifest()["facts"]
         folds = ", ".join(f"{score:.5f}" for score in facts["fold_scores"])
         print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
         if task.task_family == "Submission":
             print(f"Submission: {shown(task.path())}")
-        from .runs.record import ensure_record
-
         print(f"Run record: {shown(ensure_record(args))}")
 
 

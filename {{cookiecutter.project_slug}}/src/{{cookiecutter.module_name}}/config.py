@@ -23,6 +23,11 @@ class competition(luigi.Config):  # noqa: N801 - the class name is the luigi.cfg
     metric = luigi.Parameter(default="")
     seed = luigi.IntParameter(default=42)
     n_folds = luigi.IntParameter(default=5)
+    # stratified | kfold | group | stratified_group | time (empty: stratified, or kfold for regression)
+    folds = luigi.Parameter(default="")
+    group_column = luigi.Parameter(default="")
+    time_column = luigi.Parameter(default="")
+    time_gap = luigi.FloatParameter(default=0.0)  # in the time column's units (days for dates)
 
 
 class paths(luigi.Config):  # noqa: N801
@@ -36,10 +41,28 @@ class paths(luigi.Config):  # noqa: N801
 
 
 class train(luigi.Config):  # noqa: N801
-    """The model: keyword arguments of scikit-learn's HistGradientBoosting estimator."""
+    """Which model Train fits by default, its seeds, and hgb's parameters (its older home:
+    [model.hgb] params wins when set). Other models' parameters: [model.<name>] params."""
 
+    model = luigi.Parameter(default="hgb")
+    models = luigi.ListParameter(default=[])  # more models `make all` trains besides `model`
+    seeds = luigi.ListParameter(default=[])  # empty: [competition] seed alone
     model_params = luigi.DictParameter(default={})
     importance_repeats = luigi.IntParameter(default=1)
+
+
+class submission(luigi.Config):  # noqa: N801
+    """What the submission holds: `train` ([train] model's predictions) or `blend` (Blend's)."""
+
+    source = luigi.ChoiceParameter(choices=("train", "blend"), default="train")
+
+
+class blend(luigi.Config):  # noqa: N801
+    """Which trained models Blend combines (empty: every model in MODELS that is installed), and how:
+    `weights` (non-negative, summing to 1) or `stack` (a level-2 logistic / ridge regression)."""
+
+    models = luigi.ListParameter(default=[])
+    method = luigi.ChoiceParameter(choices=("weights", "stack"), default="weights")
 
 
 class ingest(luigi.Config):  # noqa: N801

@@ -29,7 +29,11 @@ class Split(CachedTask):
 
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
-        return {"seed": cfg.seed, "n_folds": cfg.n_folds, "problem_type": cfg.problem_type}
+        scheme = {}  # only when set, so that the default's Split keeps its hash
+        if cfg.folds:
+            scheme = {"folds": cfg.folds, "group_column": cfg.group_column}
+            scheme.update(time_column=cfg.time_column, time_gap=cfg.time_gap)
+        return {"seed": cfg.seed, "n_folds": cfg.n_folds, "problem_type": cfg.problem_type, **scheme}
 
     def build(self) -> dict[str, Iterator[pd.DataFrame]]:
         import numpy as np
@@ -41,6 +45,13 @@ class Split(CachedTask):
         where = f"{shown(data.inputs()['train.csv'])}: target {cfg.target_column!r}"
         if rows < cfg.n_folds:
             raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {rows} rows")
+        scheme = fold_scheme(cfg.folds, cfg.problem_type)
+        if scheme in ("group", "stratified_group", "time") or (scheme == "kfold" and cfg.problem_type != "regression"):
+            from .schemes import scheme_folds
+
+            table = scheme_folds(scheme, data, facts)
+            self.facts["fold_sizes"] = np.bincount(table["fold"][table["fold"] >= 0], minlength=cfg.n_folds).tolist()
+            return {"folds": iter([table])}
 
         if cfg.problem_type == "regression":
             if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
@@ -74,6 +85,20 @@ class Split(CachedTask):
         for rows in data.batches("train", [cfg.id_column, cfg.target_column]):
             yield rows[[cfg.id_column]].assign(fold=folds_of(rows, done))
             done += len(rows)
+
+
+SCHEMES = ("stratified", "kfold", "group", "stratified_group", "time")
+
+
+def fold_scheme(name: str, problem_type: str) -> str:
+    """luigi.cfg's [competition] folds, checked (empty: stratified, or kfold for regression)."""
+    if not name:
+        return "kfold" if problem_type == "regression" else "stratified"
+    if name not in SCHEMES:
+        raise ConfigError(f"luigi.cfg [competition] folds = {name!r}: use one of {', '.join(SCHEMES)}")
+    if problem_type == "regression" and name.startswith("stratified"):
+        raise ConfigError(f"luigi.cfg [competition] folds = {name}: stratified folds need classes, not regression")
+    return name
 
 
 def codes_of(target: pd.Series, code_of: dict) -> np.ndarray:

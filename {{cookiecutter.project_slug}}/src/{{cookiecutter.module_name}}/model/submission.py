@@ -26,7 +26,21 @@ class Submission(CachedTask):
     a submission changed under the same Train result gets a file of its own."""
 
     def requires(self) -> dict[str, CachedTask]:
-        return {"data": Ingest(), "train": Train()}
+        from ..config import train
+
+        # [train] models: more models that `make all` trains besides the submitted one
+        others = [Train(model=name) for name in train().models]
+        return {"data": Ingest(), "train": self.predictions(), **({"models": others} if others else {})}
+
+    def predictions(self) -> CachedTask:
+        """The task whose test predictions this submission holds."""
+        from ..config import submission
+
+        if submission().source == "blend":  # luigi.cfg [submission] source, or make submission FROM=blend
+            from .blend import Blend
+
+            return Blend()
+        return Train()
 
     def settings(self) -> dict[str, Any]:
         return {"id_column": checked_competition().id_column}
@@ -49,7 +63,7 @@ class Submission(CachedTask):
 
     def build(self) -> dict[str, pd.DataFrame]:
         cfg = checked_competition()
-        data, model = Ingest(), Train()
+        data, model = Ingest(), self.predictions()
         sample = data.load("sample_submission")
         predictions = model.load("test")
         manifest = model.manifest()

@@ -18,6 +18,7 @@ from ..data.ingest import Ingest
 from ..data.split import Split
 from ..features import FEATURES
 from ..memory import return_freed_memory
+from ..models import Model, model_named
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
 
@@ -28,9 +29,30 @@ if TYPE_CHECKING:
 STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation importance
 
 
+class _ModelName(luigi.Parameter):
+    """A model name whose default is `[train] model` as the run sees it (luigi.cfg or
+    `--train-model`, what `make train MODEL=name` passes), so Train() is the configured model's."""
+
+    def _get_value(self, task_name, param_name):
+        from luigi.parameter import _no_value
+
+        value = super()._get_value(task_name, param_name)
+        return train().model if value is _no_value else value
+
+
 class _CrossValidation(CachedTask):
     """What TrainFold and Train share: the model and its settings, the target as the model sees it
     and the names of the prediction columns."""
+
+    model = _ModelName(description="a name in MODELS; unset: [train] model (make train MODEL=name)")
+
+    def registered(self) -> Model:
+        return model_named(self.model)
+
+    def seeds(self) -> list[int]:
+        """The seeds each fold is fitted with (predictions averaged): [train] seeds, else the
+        competition's seed."""
+        return [int(seed) for seed in train().seeds] or [checked_competition().seed]
 
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
@@ -38,7 +60,8 @@ class _CrossValidation(CachedTask):
             "problem_type": cfg.problem_type,
             "metric": metric_for(cfg.metric, cfg.problem_type).name,
             "seed": cfg.seed,
-            "model_params": dict(train().model_params),
+            "seeds": self.seeds(),
+            "model_params": self.registered().params(),
             "importance_repeats": train().importance_repeats,
         }
 
@@ -61,14 +84,11 @@ class _CrossValidation(CachedTask):
             return [str(label) for label in classes]
         return ["prediction"]
 
-    def model(self):
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
+    def estimator(self, seed: int | None = None, threads: int = 1):
+        """An unfitted estimator of the registered model, with luigi.cfg's parameters."""
         cfg = checked_competition()
-        regression = cfg.problem_type == "regression"
-        estimator = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
-        params = {"categorical_features": "from_dtype", "random_state": cfg.seed, **dict(train().model_params)}
-        return estimator(**params)
+        model = self.registered()
+        return model.estimator(cfg.problem_type, model.params(), cfg.seed if seed is None else seed, threads)
 
     def predict(self, model, x: pd.DataFrame) -> np.ndarray:
         problem_type = checked_competition().problem_type
@@ -101,23 +121,25 @@ class TrainFold(_CrossValidation):
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
-        held_out = Split().load("folds", columns=["fold"])["fold"].to_numpy() == self.fold
+        held_out, fits = fold_rows(self.fold)
         made_by = feature_columns(self.requires()["features"])
 
         seconds = {"load": -time.perf_counter()}
-        x = feature_matrix(made_by, "train", ~held_out)  # the one copy of the fitting rows
+        x = feature_matrix(made_by, "train", fits)  # the one copy of the fitting rows
         seconds["fit"] = -time.perf_counter()
         seconds["load"] -= seconds["fit"]
-        model = self.model().fit(x, y[~held_out])
+        seeds = self.seeds()
+        models = [self.estimator(seed, self.threads).fit(x, y[fits]) for seed in seeds]
         fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
         seconds["predict"] = -time.perf_counter()
         seconds["fit"] -= seconds["predict"]
         del x
         x = feature_matrix(made_by, "train", held_out)
-        oof = self.predict(model, x)
+        model = _Averaged(models, self.predict)
+        oof = model.predict(x)
         score = float(metric.score(y[held_out], _squeeze(oof)))
         importance = self.permutation_importance(model, x, y[held_out], score)
-        test = self.predict(model, feature_matrix(made_by, "test"))
+        test = model.predict(feature_matrix(made_by, "test"))
         seconds["predict"] += time.perf_counter()
 
         self.facts.update(
@@ -125,6 +147,8 @@ class TrainFold(_CrossValidation):
             classes=[_plain(c) for c in classes],
             n_columns=len(made_by),
             fit_threads=fit_threads,
+            model=self.model,
+            seeds=seeds,
             seconds={phase: round(value, 3) for phase, value in seconds.items()},
         )
         columns = self.prediction_columns(classes)
@@ -154,7 +178,7 @@ class TrainFold(_CrossValidation):
                 shuffled = x.copy()
                 shuffled[column] = pd.Series(x[column].array.take(rng.permutation(len(x))), index=x.index)
                 copies.append(shuffled)
-            predicted = self.predict(model, pd.concat(copies, ignore_index=True))
+            predicted = model.predict(pd.concat(copies, ignore_index=True))
             for i in range(len(copies)):
                 part = _squeeze(predicted[i * len(x) : (i + 1) * len(x)])
                 drops.append(sign * (score - float(metric.score(y, part))))
@@ -175,7 +199,7 @@ class Train(_CrossValidation):
         return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
 
     def parts(self) -> list[TrainFold]:
-        return [TrainFold(fold=k) for k in range(checked_competition().n_folds)]
+        return [TrainFold(model=self.model, fold=k) for k in range(checked_competition().n_folds)]
 
     def fit_folds(self) -> None:
         """Fit the folds that have no result yet, `WORKERS` at a time, in threads of this process:
@@ -187,7 +211,7 @@ class Train(_CrossValidation):
         return_freed_memory()  # the folds' rows are read and dropped column by column
         missing = [fold for fold in self.parts() if not fold.complete()]
         at_once = max(1, min(luigi.interface.core().workers, len(missing)))
-        self.model()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
+        self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
         with ThreadPoolExecutor(at_once) as pool:
             for start in range(0, len(missing), at_once):
                 round_ = missing[start : start + at_once]
@@ -209,6 +233,7 @@ class Train(_CrossValidation):
         oof = np.zeros((len(y), len(columns)))
         test_ids = Ingest().load("test", columns=[cfg.id_column])
         test = np.zeros((len(test_ids), len(columns)))
+        oof[fold < 0] = np.nan  # rows no fold validates (time folds): left out of the CV score
         fold_scores, importance = [], []
         for k, task in enumerate(self.parts()):
             oof[fold == k] = task.load("oof").to_numpy()
@@ -218,8 +243,10 @@ class Train(_CrossValidation):
 
         made_by = feature_columns([feature() for feature in FEATURES])
         self.facts.update(
+            model=self.model,
+            seeds=self.seeds(),
             metric=metric.name,
-            cv_score=float(metric.score(y, _squeeze(oof))),
+            cv_score=float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0]))),
             fold_scores=fold_scores,
             greater_is_better=metric.greater_is_better,
             classes=[_plain(c) for c in classes],
@@ -244,6 +271,19 @@ class Train(_CrossValidation):
         return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def fold_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, fitting rows) of fold k as boolean masks: the other folds' rows, or with time
+    folds the rows earlier than fold k's block (Split's `fits` column)."""
+    import pyarrow.parquet as pq
+
+    split = Split()
+    with split.reading("folds") as path:  # a damaged file: one line naming the result
+        names = pq.read_schema(path).names
+    folds = split.load("folds", columns=[c for c in ("fold", "fits") if c in names])
+    held_out = folds["fold"].to_numpy() == k
+    return held_out, (folds["fits"].to_numpy() <= k) if "fits" in folds else ~held_out
+
+
 def _fit_fold(fold: TrainFold, threads: int) -> None:
     """Write one fold's result in this thread, its OpenMP pool limited to `threads` (the limit is
     the calling thread's own), with the pipeline's `run`/`done` lines (an error is Train's to report)."""
@@ -258,6 +298,19 @@ def _fit_fold(fold: TrainFold, threads: int) -> None:
         fold.trigger_event(luigi.Event.SUCCESS, fold)
 
 
+class _Averaged:
+    """The models of one fold's seeds as one: predictions averaged (one seed: that model's own)."""
+
+    def __init__(self, models: list, predict) -> None:
+        self.models, self._predict = models, predict
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        predictions = [self._predict(model, x) for model in self.models]
+        if len(predictions) == 1:
+            return predictions[0]
+        return sum(predictions) / len(predictions)
+
+
 def _squeeze(prediction: np.ndarray) -> np.ndarray:
     return prediction[:, 0] if prediction.shape[1] == 1 else prediction
 
@@ -265,3 +318,12 @@ def _squeeze(prediction: np.ndarray) -> np.ndarray:
 def _plain(value: Any) -> Any:
     """A class label as JSON can hold it (numpy scalars become Python ones)."""
     return value.item() if hasattr(value, "item") else value
+
+
+class Models(luigi.WrapperTask):
+    """Train every model in MODELS (`make models`), `WORKERS` at a time, on the one Split."""
+
+    def requires(self) -> list[Train]:
+        from ..models import MODELS
+
+        return [Train(model=cls.name) for cls in MODELS]

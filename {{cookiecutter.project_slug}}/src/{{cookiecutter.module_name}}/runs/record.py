@@ -12,7 +12,7 @@ import platform
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cache import MANIFEST, CachedTask, atomic_file, file_sha256, fingerprint
 from ..config import PROJECT_ROOT, reports_dir, runs_dir, shown, submissions_dir
@@ -20,6 +20,9 @@ from ..errors import ConfigError, DataError
 from . import environment, run_id
 from .dag import config_values, name_of, overrides, upstream_first
 from .gitinfo import git_state
+
+if TYPE_CHECKING:
+    import luigi
 
 PACKAGES = ("luigi", "pandas", "numpy", "pyarrow", "scikit-learn", "boto3", "matplotlib", "kaggle")
 
@@ -39,25 +42,28 @@ def now_utc() -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def ensure_record(args: list[str]) -> Path:
-    """The record of the current Train result, written when missing or when its submission is new.
+def ensure_record(args: list[str], result: CachedTask | None = None) -> Path:
+    """The record of a Train or Blend result (by default the one Submission uses), written when
+    missing or when its submission is new.
 
-    Called by the pipeline's command line after a successful Train or Submission run, inside
-    its parsed command line, so the overrides (SEED=...) are in force. Costs a file read when
-    the record is already there.
+    Called by the pipeline's command line after a successful Train, Submission, Models or Blend
+    run, inside its parsed command line, so the overrides (SEED=...) are in force. Costs a file
+    read when the record is already there.
     """
     from ..model.submission import Submission
-    from ..model.train import Train
 
-    train_manifest = Train().manifest()
+    submitted = Submission().predictions()  # Train's, or Blend's (make submission FROM=blend)
+    result = submitted if result is None else result
+    train_manifest = result.manifest()
     run = run_id(train_manifest)
     submission = Submission().folder
-    made = (submission / MANIFEST).is_file()
+    made = result.task_id == submitted.task_id and (submission / MANIFEST).is_file()
     path = record_path(run)
     old = _read(path) if path.is_file() else None
     if old is not None and (not made or _names_submission(old, submission.name)):
         return path
-    record, patch = build_record(run, train_manifest, args, Submission() if made else None)
+    root = Submission() if result.task_id == submitted.task_id else result
+    record, patch = build_record(run, train_manifest, args, Submission() if made else None, root)
     if old and old.get("submission") == record["submission"]:  # its leaderboard score and Kaggle submissions stay
         record.update({key: old[key] for key in ("lb", "kaggle") if old.get(key)})
     write_record(record, patch)
@@ -71,13 +77,12 @@ def _names_submission(record: dict[str, Any], submission_hash: str) -> bool:
 
 
 def build_record(
-    run: str, train_manifest: dict[str, Any], args: list[str], submission: CachedTask | None
+    run: str, train_manifest: dict[str, Any], args: list[str], submission: CachedTask | None, root: luigi.Task
 ) -> tuple[dict[str, Any], str | None]:
-    """The record's content, and the patch text when the tree is dirty."""
-    from ..model.submission import Submission
-
+    """The record's content (the tasks: root's and every task it needs), and the patch text when
+    the tree is dirty."""
     facts = train_manifest["facts"]
-    tasks = upstream_first(Submission())
+    tasks = upstream_first(root)
     git = git_state(PROJECT_ROOT, [runs_dir(), submissions_dir(), reports_dir()])
     patch = git.pop("patch")
     git["patch"] = shown(patch_path(run)) if patch else None
@@ -99,6 +104,9 @@ def build_record(
         },
         "data": {name: fingerprint(path) for task in tasks for name, path in _inputs(task).items()},
         "features": facts["features"],
+        "model": facts.get("model"),
+        "seeds": facts.get("seeds"),
+        "blend": _blend(facts) if "weights" in facts else None,
         "cv": {
             "metric": facts["metric"],
             "score": facts["cv_score"],
@@ -115,6 +123,16 @@ def build_record(
         copy = submission.path()
         record["submission"] = {"path": shown(copy), "sha256": file_sha256(copy)}
     return record, patch
+
+
+def _blend(facts: dict[str, Any]) -> dict[str, Any]:
+    """A blend's method, weights and components: each model's Train hash and run id (its record)."""
+    return {
+        "method": facts.get("method", "weights"),
+        "weights": facts["weights"],
+        "components": facts["components"],
+        "runs": facts.get("component_runs", {}),
+    }
 
 
 def write_record(record: dict[str, Any], patch: str | None) -> None:

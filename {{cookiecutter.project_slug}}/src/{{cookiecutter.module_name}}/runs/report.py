@@ -32,7 +32,7 @@ def write_report(records: list[dict[str, Any]], folder: Path) -> list[Path]:
     if not records:
         raise ConfigError("no run records in runs/ yet: run `make all` first, then `make report`")
     latest = records[0]
-    train = PROJECT_ROOT / latest["tasks"]["Train"]["folder"]
+    train = PROJECT_ROOT / train_folder(latest)
     plots: list[tuple[str, str, str, Callable[[], Figure | None]]] = [
         ("Per-fold scores", "fold_scores.png", _fold_text(latest), lambda: fold_scores(latest)),
         ("CV across runs", "cv_over_time.png", _runs_text(records), lambda: cv_over_time(records)),
@@ -50,7 +50,7 @@ def write_report(records: list[dict[str, Any]], folder: Path) -> list[Path]:
             lambda: oof(_table(train, "oof"), latest),
         ),
     ]
-    sections = [Section("Runs", runs_table(records))]
+    sections = [Section("Runs", runs_table(records)), *models_sections(records)]
     for title, name, text, draw in plots:
         figure = draw()
         if figure is None:
@@ -67,6 +67,48 @@ def write_report(records: list[dict[str, Any]], folder: Path) -> list[Path]:
             tmp.write_text(render(title, sections))
         written.append(folder / name)
     return written
+
+
+def train_folder(record: dict[str, Any]) -> str:
+    """The folder of the Train result a record scores: the record's model's (a blend: its first
+    component's; records older than the model registry: the one Train)."""
+    tasks = record["tasks"]
+    if "Train" in tasks:
+        return tasks["Train"]["folder"]
+    trains = {name: task for name, task in tasks.items() if name.startswith("Train ")}
+    wanted = record.get("model")
+    for name, task in trains.items():
+        if f"model={wanted}" in name.split():
+            return task["folder"]
+    return next(iter(trains.values()))["folder"]
+
+
+def models_sections(records: list[dict[str, Any]]) -> list[Section]:
+    """The models side by side (each model's latest run: CV per fold and overall) and the latest
+    blend's weights."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:  # newest first
+        latest.setdefault(record.get("model") or "hgb", record)
+    sections = []
+    if len(latest) > 1:
+        n_folds = max(len(r["cv"]["folds"]) for r in latest.values())
+        header = ["model", "run", "CV", *(f"fold {k}" for k in range(n_folds))]
+        rows = [
+            [model, r["run_id"], f"{r['cv']['score']:.5f}", *(f"{score:.5f}" for score in r["cv"]["folds"])]
+            for model, r in latest.items()
+        ]
+        sections.append(Section("Models side by side", [header, *rows]))
+    blended = next((r for r in records if r.get("blend")), None)
+    if blended is not None:
+        blend = blended["blend"]
+        runs = blend.get("runs", {})
+        rows = [
+            [name, f"{weight:.3f}", blend["components"][name][:8], runs.get(name, "")]
+            for name, weight in blend["weights"].items()
+        ]
+        title = f"Blend weights ({blend.get('method', 'weights')}, run {blended['run_id']})"
+        sections.append(Section(title, [["model", "weight", "Train hash", "model's run"], *rows]))
+    return sections
 
 
 def _table(folder: Path, name: str) -> pd.DataFrame | None:
