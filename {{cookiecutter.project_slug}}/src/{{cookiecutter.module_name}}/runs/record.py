@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..cache import MANIFEST, CachedTask, atomic_file, file_sha256, fingerprint
+from ..cache import CachedTask, atomic_file, file_sha256, fingerprint
 from ..config import PROJECT_ROOT, reports_dir, runs_dir, shown, submissions_dir
 from ..errors import ConfigError, DataError
 from . import environment, run_id
@@ -52,7 +52,7 @@ def ensure_record(args: list[str]) -> Path:
     train_manifest = Train().manifest()
     run = run_id(train_manifest)
     submission = Submission().folder
-    made = (submission / MANIFEST).is_file()
+    made = Submission().is_done()
     path = record_path(run)
     old = _read(path) if path.is_file() else None
     if old is not None and (not made or _names_submission(old, submission.name)):
