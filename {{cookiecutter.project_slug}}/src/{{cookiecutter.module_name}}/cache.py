@@ -511,9 +511,9 @@ class CachedTask(luigi.Task):
         folder = self.folder
         remote = shared()
         if remote is not None and not (folder / MANIFEST).is_file():
-            with contextlib.suppress(_NotOnS3), atomic_folder(folder) as tmp:
+            with contextlib.suppress(_NotOnS3Error), atomic_folder(folder) as tmp:
                 if not remote.download(self.task_family, folder.name, tmp):
-                    raise _NotOnS3
+                    raise _NotOnS3Error
         if not (folder / MANIFEST).is_file():
             raise PipelineError(
                 f"{self.task_family} has no result for the current code and config "
@@ -572,7 +572,7 @@ class CachedTask(luigi.Task):
                 yield pending.to_pandas()
 
 
-class _NotOnS3(Exception):
+class _NotOnS3Error(Exception):
     """done_folder(): S3 has no such result (the PipelineError that follows says so)."""
 
 

@@ -72,7 +72,6 @@ class Submission(CachedTask):
         return submissions_dir() / self.manifest()["facts"]["file"]  # on S3: the manifest only
 
 
-
 def make_submission(
     sample: pd.DataFrame, predictions: pd.DataFrame, id_column: str, problem_type: str, classes: list
 ) -> pd.DataFrame:
