@@ -30,6 +30,7 @@ class paths(luigi.Config):  # noqa: N801
 
     raw = luigi.Parameter(default="data/raw")
     cache = luigi.Parameter(default="data/cache")
+    cache_mirror = luigi.Parameter(default="")  # with the cache on S3 (empty: data/cache-s3/<bucket>/<prefix>)
     submissions = luigi.Parameter(default="submissions")
     runs = luigi.Parameter(default="runs")
     reports = luigi.Parameter(default="reports")
@@ -97,7 +98,8 @@ def cache_dir() -> Path:
     hashes keyed by size and mtime)."""
     url = cache_url()
     if url is not None:
-        return project_path("data/cache-s3") / url.removeprefix("s3://")
+        mirror = paths().cache_mirror
+        return project_path(mirror) if mirror else project_path("data/cache-s3") / url.removeprefix("s3://")
     return project_path(paths().cache)
 
 
