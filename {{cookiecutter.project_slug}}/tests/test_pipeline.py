@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    _AWS_UNSET,
     MANIFEST,
     PROJECT,
     Competition,
     Pipeline,
+    S3Server,
     describe,
     read_config,
+    s3_environment,
     tasks_run,
     tiny_dataset,
     wait_for,
@@ -49,10 +52,35 @@ class Run:
     sample: pd.DataFrame
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, competition: Competition) -> Run:
-    """Submission run twice on the tiny dataset in a fresh root."""
+def on_s3(pipeline: Pipeline, server: S3Server) -> None:
+    """Put the pipeline's cache in a new bucket of the test server, its mirror in `pipeline.cache`."""
+    import configparser
+    import uuid
+
+    import boto3
+
+    environment = s3_environment(server.endpoint, pipeline.root / "aws")
+    pipeline.environment.update({**dict.fromkeys(_AWS_UNSET), **environment})
+    name = f"cache-{uuid.uuid4().hex[:12]}"
+    boto3.session.Session().client(
+        "s3", endpoint_url=server.endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)  # fmt: skip
+    cfg = configparser.ConfigParser()
+    cfg.read(pipeline.config_path)
+    cfg.set("paths", "cache", f"s3://{name}/pipeline/cache")
+    cfg.set("paths", "cache_mirror", str(pipeline.cache))
+    with open(pipeline.config_path, "w") as f:
+        cfg.write(f)
+
+
+@pytest.fixture(scope="module", params=["local cache", "cache on S3"])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, competition: Competition) -> Run:
+    """Submission run twice on the tiny dataset in a fresh root; once with the cache in a local
+    folder, once with it on moto's S3 server (then `pipeline.cache` is the local mirror)."""
     pipeline = Pipeline(tmp_path_factory.mktemp("pipeline"))
+    if request.param == "cache on S3":
+        on_s3(pipeline, request.getfixturevalue("s3_server"))
     train, test, sample = tiny_dataset(competition)
     pipeline.write_raw(train, test, sample)
     first = pipeline.run("Submission")

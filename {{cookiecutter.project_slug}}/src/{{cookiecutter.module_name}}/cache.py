@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import luigi
 from luigi.task import flatten
 
-from .config import cache_dir, shown
+from .config import cache_dir, cache_url, shown
 from .disk import sync_file, sync_folder, sync_tree, write_error
 from .errors import DamagedResultError, PipelineError
 
@@ -312,18 +312,32 @@ def set_aside(folder: Path, problem: str, quiet: bool = False) -> Path | None:
     return aside
 
 
+def shared() -> Any:
+    """The cache on S3 (shared_cache.S3Results) when `[paths] cache` is an s3:// URL, else None:
+    then cache_dir() is this machine's mirror of it."""
+    url = cache_url()
+    if url is None:
+        return None
+    from .shared_cache import results
+
+    return results(url)
+
+
 class CacheFolder(luigi.Target):
     """A task's output: done when its folder holds a manifest whose files have the sizes it
-    gives (a damaged result is moved aside, so that it is built again)."""
+    gives (a damaged result is moved aside, so that it is built again). With a cache on S3 the
+    folder is the local mirror's, and a result it lacks is done when S3 has its manifest (one
+    HEAD, no data read)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, remote: Any = None) -> None:
         self.path = path
+        self.remote = remote
 
     def exists(self) -> bool:
         try:
             problem = size_problem(self.path)
         except FileNotFoundError:
-            return False
+            return self.remote is not None and self.remote.exists(self.path.parent.name, self.path.name)
         if problem is None:
             return True
         set_aside(self.path, problem)
@@ -395,7 +409,7 @@ class CachedTask(luigi.Task):
             return fixed["cache"] / self.task_family / self.task_hash()
 
     def output(self) -> CacheFolder:
-        return CacheFolder(self.folder)
+        return CacheFolder(self.folder, shared())
 
     # -- writing --
 
@@ -412,7 +426,7 @@ class CachedTask(luigi.Task):
         started = time.perf_counter()
         spec = self.spec()
         final = cache_dir() / self.task_family / _hash_of(spec)
-        if CacheFolder(final).exists():  # only results upstream of it had to be built again
+        if CacheFolder(final, shared()).exists():  # only results upstream of it had to be built again
             return
         self.facts: dict[str, Any] = {}
         self.threads = threads
@@ -452,6 +466,9 @@ class CachedTask(luigi.Task):
                 "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             (self.workdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+            remote = shared()
+            if remote is not None:  # on S3 first: the mirror then holds what S3 holds
+                remote.publish(self.task_family, final.name, self.workdir)
 
     def complete(self) -> bool:
         """Done when this result is whole and so is every result it was made from, as make sees a
@@ -489,8 +506,14 @@ class CachedTask(luigi.Task):
             ) from None
 
     def done_folder(self) -> Path:
-        """The task's finished result folder (a PipelineError when there is none yet)."""
+        """The task's finished result folder (a PipelineError when there is none yet); with a
+        cache on S3, a result the mirror lacks is downloaded into it first."""
         folder = self.folder
+        remote = shared()
+        if remote is not None and not (folder / MANIFEST).is_file():
+            with contextlib.suppress(_NotOnS3Error), atomic_folder(folder) as tmp:
+                if not remote.download(self.task_family, folder.name, tmp):
+                    raise _NotOnS3Error
         if not (folder / MANIFEST).is_file():
             raise PipelineError(
                 f"{self.task_family} has no result for the current code and config "
@@ -499,7 +522,17 @@ class CachedTask(luigi.Task):
         return folder
 
     def manifest(self) -> dict[str, Any]:
+        """The result's manifest; with a cache on S3 and no local copy, one GET, no data."""
+        remote = shared()
+        if remote is not None and not (self.folder / MANIFEST).is_file():
+            found = remote.manifest(self.task_family, self.folder.name)
+            if found is not None:
+                return found
         return json.loads((self.done_folder() / MANIFEST).read_text())
+
+    def is_done(self) -> bool:
+        """Whether this task's own result is there (sizes checked; on S3, its manifest)."""
+        return self.output().exists()
 
     def read_dictionary(self, name: str) -> list[str]:
         """Columns of a table that load as pandas categoricals (Ingest: text with few values)."""
@@ -537,6 +570,10 @@ class CachedTask(luigi.Task):
                     pending = pending.slice(rows)
             if pending is not None and pending.num_rows:
                 yield pending.to_pandas()
+
+
+class _NotOnS3Error(Exception):
+    """done_folder(): S3 has no such result (the PipelineError that follows says so)."""
 
 
 def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame]) -> int:

@@ -35,6 +35,7 @@ class paths(luigi.Config):  # noqa: N801
 
     raw = luigi.Parameter(default="data/raw")
     cache = luigi.Parameter(default="data/cache")
+    cache_mirror = luigi.Parameter(default="")  # with the cache on S3 (empty: data/cache-s3/<bucket>/<prefix>)
     submissions = luigi.Parameter(default="submissions")
     runs = luigi.Parameter(default="runs")
     reports = luigi.Parameter(default="reports")
@@ -108,7 +109,20 @@ def raw_dir() -> Path:
     return project_path(paths().raw)
 
 
+def cache_url() -> str | None:
+    """The cache's S3 URL when `[paths] cache` is one (`s3://bucket/prefix`), else None."""
+    value = paths().cache.strip()
+    return value.rstrip("/") if value.startswith("s3://") else None
+
+
 def cache_dir() -> Path:
+    """The local cache folder; with a cache on S3, this machine's mirror of it
+    (`data/cache-s3/<bucket>/<prefix>`), which also holds what stays local (running tasks, file
+    hashes keyed by size and mtime)."""
+    url = cache_url()
+    if url is not None:
+        mirror = paths().cache_mirror
+        return project_path(mirror) if mirror else project_path("data/cache-s3") / url.removeprefix("s3://")
     return project_path(paths().cache)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import MANIFEST, CachedTask, atomic_file, hashes_fixed
+from ..cache import CachedTask, atomic_file, hashes_fixed
 from ..config import checked_competition, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
@@ -51,15 +50,15 @@ class Submission(CachedTask):
         with hashes_fixed():  # each hash is computed once: complete() is on the hot path
             if not super().complete():
                 return False
-            result = self.output()
-            copy = _copy_named_in(result.path / MANIFEST)
-            return copy.is_file() and copy.stat().st_size == (result.path / FILE).stat().st_size
+            manifest = self.manifest()  # on S3 without a local copy: one GET, no data
+            copy = submissions_dir() / manifest["facts"]["file"]
+            return copy.is_file() and copy.stat().st_size == manifest["files"][FILE]["bytes"]
 
     def run(self) -> None:
         if not self.output().exists():
             super().run()
         with atomic_file(self.path()) as tmp:
-            shutil.copyfile(self.folder / FILE, tmp)
+            shutil.copyfile(self.done_folder() / FILE, tmp)
 
     def build(self) -> dict[str, pd.DataFrame]:
         cfg = checked_competition()
@@ -84,12 +83,7 @@ class Submission(CachedTask):
 
     def path(self) -> Path:
         """The submission file in submissions/ (after the task has run)."""
-        return _copy_named_in(self.done_folder() / MANIFEST)
-
-
-def _copy_named_in(manifest: Path) -> Path:
-    """The copy in submissions/ that a Submission manifest names."""
-    return submissions_dir() / json.loads(manifest.read_text())["facts"]["file"]
+        return submissions_dir() / self.manifest()["facts"]["file"]  # on S3: the manifest only
 
 
 def make_submission(

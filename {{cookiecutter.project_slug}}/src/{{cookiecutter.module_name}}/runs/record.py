@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import MANIFEST, CachedTask, atomic_file, file_sha256, fingerprint
+from ..cache import CachedTask, atomic_file, file_sha256, fingerprint
 from ..config import PROJECT_ROOT, reports_dir, runs_dir, shown, submissions_dir
 from ..errors import ConfigError, DataError
 from . import environment, run_id
@@ -57,7 +57,7 @@ def ensure_record(args: list[str], result: CachedTask | None = None) -> Path:
     train_manifest = result.manifest()
     run = run_id(train_manifest)
     submission = Submission().folder
-    made = result.task_id == submitted.task_id and (submission / MANIFEST).is_file()
+    made = result.task_id == submitted.task_id and Submission().is_done()
     path = record_path(run)
     old = _read(path) if path.is_file() else None
     if old is not None and (not made or _names_submission(old, submission.name)):

@@ -8,7 +8,7 @@ from typing import Any
 
 import luigi
 
-from ..cache import MANIFEST, CachedTask
+from ..cache import CachedTask
 from . import environment
 from .dag import name_of, upstream_first
 
@@ -62,7 +62,7 @@ def differences(record: dict[str, Any], root: luigi.Task) -> tuple[list[str], li
         names.add(name)
         if recorded.get(name, {}).get("hash") != task.task_hash():
             changed.append(name)
-        elif not (task.folder / MANIFEST).is_file():
+        elif not task.is_done():
             missing.append(name)
     changed += [name for name in recorded if name not in names]
     return changed, missing
