@@ -22,6 +22,12 @@ errors = importlib.import_module(f"{MODULE}.errors")
 
 PACKAGE_OF = {"lgbm": "lightgbm", "xgb": "xgboost"}
 INSTALLED = [m.name for m in models.MODELS if importlib.util.find_spec(PACKAGE_OF.get(m.name, "sklearn"))]
+# Few rounds and no permutation importance: the tests check the plumbing, not the models' quality.
+SMALL = {
+    "train": {"model_params": json.dumps({"max_iter": 30}), "importance_repeats": "0"},
+    "model.lgbm": {"params": json.dumps({"n_estimators": 30, "verbose": -1})},
+    "model.xgb": {"params": json.dumps({"n_estimators": 30})},
+}
 FEATURE_TASKS = ("NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding")
 
 
@@ -39,7 +45,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, competition: Competition) 
     """Two isolated pipelines with the same data and seed, each after `Models` (every installed model)."""
     runs = []
     for name in ("a", "b"):
-        pipeline = Pipeline(tmp_path_factory.mktemp(f"models-{name}"), train={"models": json.dumps(INSTALLED)})
+        config = {**SMALL, "train": {**SMALL["train"], "models": json.dumps(INSTALLED)}}
+        pipeline = Pipeline(tmp_path_factory.mktemp(f"models-{name}"), **config)
         pipeline.write_raw(*tiny_dataset(competition))
         result = pipeline.run("Submission")  # [train] models: make all trains them all
         assert result.returncode == 0, describe(result)
@@ -112,7 +119,6 @@ def test_models_differ_and_each_has_its_own_folder(trained):
     ("package", "task", "extra"),
     [
         ("lightgbm", ["Train", "--model", "lgbm"], "boosters"),
-        ("xgboost", ["Train", "--model", "xgb"], "boosters"),
         ("optuna", ["Tune", "--model", "linear", "--trials", "1"], "tune"),
     ],
 )
@@ -143,7 +149,7 @@ def test_an_unknown_model_is_one_error_line(tmp_path: Path, competition: Competi
 
 def test_seeds_are_averaged_and_recorded(tmp_path: Path, competition: Competition):
     """[train] seeds fits each fold once per seed; the facts and run record list the seeds."""
-    pipeline = Pipeline(tmp_path, train={"seeds": "[1, 2]"})
+    pipeline = Pipeline(tmp_path, **{**SMALL, "train": {**SMALL["train"], "seeds": "[1, 2]"}})
     pipeline.write_raw(*tiny_dataset(competition))
     result = pipeline.run("Submission")
     assert result.returncode == 0, describe(result)
