@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -74,7 +75,12 @@ def on_s3(pipeline: Pipeline, server: S3Server) -> None:
         cfg.write(f)
 
 
-@pytest.fixture(scope="module", params=["local cache", "cache on S3"])
+# TEST_S3_CACHE=0 runs the suite with the local cache only (the template's own suite runs it with
+# the cache on S3 in one of its bakes, for time).
+CACHES = ["local cache"] + (["cache on S3"] if os.environ.get("TEST_S3_CACHE", "1") != "0" else [])
+
+
+@pytest.fixture(scope="module", params=CACHES)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, competition: Competition) -> Run:
     """Submission run twice on the tiny dataset in a fresh root; once with the cache in a local
     folder, once with it on moto's S3 server (then `pipeline.cache` is the local mirror)."""
