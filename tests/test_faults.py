@@ -103,13 +103,16 @@ def test_ctrl_c_mid_run_stops_and_the_next_run_completes(reference: Reference, t
     whole results; the next run gives the reference submission."""
     project = reference.fresh(tmp_path)
     with start_all(project) as running:
-        for line in running.stdout:  # mid-run whatever the machine's speed: while Train fits its folds
-            if line.startswith("run   Train"):
+        # Mid-run whatever the machine's speed: as the first fold starts its fit, which takes seconds
+        # (Train itself only gathers the folds' results, and may be over in less than a second).
+        seen = []
+        for line in running.stdout:
+            seen.append(line)
+            if line.startswith("run   TrainFold"):
                 break
-        time.sleep(0.5)
         os.killpg(running.pid, signal.SIGINT)
-        running.communicate(timeout=120)
-    assert running.returncode != 0
+        out, err = running.communicate(timeout=120)
+    assert running.returncode != 0, "".join(seen) + out + err
     assert_done_means_whole(project)
     assert submission_bytes(project, make(project, "all")) == reference.submission
 
