@@ -23,13 +23,6 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_
 GIT_ENV["GIT_COMMITTER_EMAIL"] = "t@example.com"
 OUTPUTS = ("runs/", "submissions/", "reports/")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# One OpenMP thread per model fit: on a shared 2-core machine, scikit-learn's default thread
-# pool spins against other processes and makes each Train many times slower.
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-
-
-def run(project: Path, *targets: str, **variables) -> subprocess.CompletedProcess:
-    return make(project, *targets, environment=ONE_THREAD, **variables)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -83,21 +76,21 @@ def session(bake, tmp_path_factory: pytest.TempPathFactory) -> Session:
     s = Session(project, git(project, "rev-parse", "HEAD").strip())
     steps = s.steps
 
-    steps["clean"] = run(project, "all")
+    steps["clean"] = make(project, "all")
     s.runs["clean"] = run_id_of(steps["clean"])
-    steps["status_clean"] = run(project, "status")
-    steps["rerun_clean"] = run(project, "rerun", RUN=s.runs["clean"])
-    steps["after_rerun"] = run(project, "all")
+    steps["status_clean"] = make(project, "status")
+    steps["rerun_clean"] = make(project, "rerun", RUN=s.runs["clean"])
+    steps["after_rerun"] = make(project, "all")
 
-    steps["status_seed"] = run(project, "status", SEED="7")
-    steps["seed"] = run(project, "all", SEED="7")
+    steps["status_seed"] = make(project, "status", SEED="7")
+    steps["seed"] = make(project, "all", SEED="7")
     s.runs["seed"] = run_id_of(steps["seed"])
 
-    run(project, "split", SEED="5")  # a Split result that no run record names
+    make(project, "split", SEED="5")  # a Split result that no run record names
     s.folders["before_gc"] = cache_folders(project)
-    steps["gc_dry"] = run(project, "gc")
+    steps["gc_dry"] = make(project, "gc")
     s.folders["after_dry_gc"] = cache_folders(project)
-    steps["gc"] = run(project, "gc", CONFIRM="1")
+    steps["gc"] = make(project, "gc", CONFIRM="1")
     s.folders["after_gc"] = cache_folders(project)
 
     package = next((project / "src").iterdir())
@@ -106,16 +99,16 @@ def session(bake, tmp_path_factory: pytest.TempPathFactory) -> Session:
     (package / "helpers.py").write_text('"""A new module nobody has added to git yet."""\n')
     (project / "notes.md").write_text("staged, not committed\n")
     git(project, "add", "notes.md")
-    steps["status_dirty"] = run(project, "status")
-    steps["dirty"] = run(project, "all")
+    steps["status_dirty"] = make(project, "status")
+    steps["dirty"] = make(project, "all")
     s.runs["dirty"] = run_id_of(steps["dirty"])
     s.dirty_tree = tree(project)
 
-    steps["lb"] = run(project, "lb", RUN=s.runs["clean"], SCORE="0.97")
-    steps["lb_text"] = run(project, "lb", RUN=s.runs["clean"], SCORE="high", check=False)
-    steps["lb_unknown"] = run(project, "lb", RUN="20000101-000000-deadbeef", SCORE="0.5", check=False)
-    steps["runs"] = run(project, "runs", SORT="cv")
-    steps["report"] = run(project, "report")
+    steps["lb"] = make(project, "lb", RUN=s.runs["clean"], SCORE="0.97")
+    steps["lb_text"] = make(project, "lb", RUN=s.runs["clean"], SCORE="high", check=False)
+    steps["lb_unknown"] = make(project, "lb", RUN="20000101-000000-deadbeef", SCORE="0.5", check=False)
+    steps["runs"] = make(project, "runs", SORT="cv")
+    steps["report"] = make(project, "report")
     return s
 
 
@@ -231,7 +224,7 @@ def test_records_outside_git_say_so(session: Session, tmp_path: Path):
     copy = Path(shutil.copytree(session.project, tmp_path / "copy", ignore=shutil.ignore_patterns(".git")))
     for record in (copy / "runs").glob("*.json"):
         record.unlink()
-    result = run(copy, "train")
+    result = make(copy, "train")
     record = json.loads((copy / "runs" / f"{run_id_of(result)}.json").read_text())
     assert tasks_run(result) == []
     assert record["git"]["repository"] is False and "not a git repository" in record["git"]["note"]

@@ -31,6 +31,11 @@ TIMEOUT = 300
 if str(SRC) not in sys.path:  # `pytest` run without make: import the package from src/ as the Makefile does
     sys.path.insert(0, str(SRC))
 
+# The tests fit on a few hundred rows, where one thread is fastest: with more, every tree's predict
+# is an OpenMP region whose threads spin-wait for each other, and on a busy machine a fold of 400
+# rows took 10 s instead of 1. test_threads.py removes the setting to test how threads are shared.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def read_config(path: Path = PROJECT / "luigi.cfg") -> configparser.ConfigParser:
     config = configparser.ConfigParser(interpolation=None)
