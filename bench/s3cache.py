@@ -7,7 +7,10 @@ on the large synthetic competition of bench/large.py with the four CPU-bound fea
   their ratio (goal: at least 1.6x on 2 cores);
 - an up-to-date `make all` with the cache on S3 against the same with the local cache (medians);
 - a worker killed (SIGKILL) in the middle of a feature: seconds until the other machine's worker
-  starts that feature again, with the project's shipped [scheduler] settings (goal: within a minute).
+  starts that feature again, with the project's shipped [scheduler] settings (goal: within a minute);
+- the two ways to read a result on S3, on Ingest's train table: Parquet columns over ranged reads
+  (pyarrow's S3 filesystem) against the mirror (download the file whole, then read it locally), for
+  two columns and for every column, read once and read five times (Train's folds read theirs).
 
 Usage: python bench/s3cache.py [--rows N] [--repeat N]
 """
@@ -130,6 +133,47 @@ def up_to_date_seconds(project: Path, env: dict[str, str], repeat: int) -> float
     return statistics.median(times)
 
 
+def read_seconds(env: dict[str, str], repeat: int) -> dict[str, float]:
+    """Medians of reading Ingest's train table on S3: two columns and every column, over ranged
+    reads and through a download into a local mirror (then read locally: the mirror warm)."""
+    import boto3
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    endpoint = env["AWS_ENDPOINT_URL_S3"]
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+    client = boto3.session.Session(**keys).client("s3", endpoint_url=endpoint)
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{PREFIX}/Ingest/")
+    listed = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    [key] = [name for name in listed if name.endswith("/train.parquet")]
+    s3 = fs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1",
+                         endpoint_override=endpoint.removeprefix("http://"), scheme="http")  # fmt: skip
+    every = pq.read_schema(f"{BUCKET}/{key}", filesystem=s3).names
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-mirror-") as mirror:
+        local = Path(mirror) / "train.parquet"
+        for label, columns in (("2 columns", every[:2]), ("every column", every)):
+            ranged, download, warm = [], [], []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                pq.read_table(f"{BUCKET}/{key}", columns=columns, filesystem=s3)
+                ranged.append(time.perf_counter() - started)
+                local.unlink(missing_ok=True)
+                started = time.perf_counter()
+                client.download_file(BUCKET, key, str(local))
+                pq.read_table(local, columns=columns)
+                download.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                pq.read_table(local, columns=columns)
+                warm.append(time.perf_counter() - started)
+            figures[f"{label}, ranged reads"] = statistics.median(ranged)
+            figures[f"{label}, mirror cold (download + read)"] = statistics.median(download)
+            figures[f"{label}, mirror warm (local read)"] = statistics.median(warm)
+    figures["size MB"] = client.head_object(Bucket=BUCKET, Key=key)["ContentLength"] / 1e6
+    figures["columns"] = len(every)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000, help="train rows")
@@ -166,6 +210,7 @@ def main() -> None:
             run(make(machines[0], "all"), env)
             local_seconds = up_to_date_seconds(local, env, options.repeat)
             s3_seconds = up_to_date_seconds(machines[0], env, options.repeat)
+            reads = read_seconds(env, options.repeat)
     finally:
         server.stop()
     one, two = statistics.median(runs[1]), statistics.median(runs[2])
@@ -185,6 +230,14 @@ def main() -> None:
           f"| {'yes' if pickup <= 60 else 'NO'} |")  # fmt: skip
     shown = {count: ", ".join(f"{s:.1f}" for s in seconds) for count, seconds in runs.items()}
     print(f"\nruns (s): 1 worker {shown[1]}; 2 workers {shown[2]}")
+    size, columns = reads.pop("size MB"), reads.pop("columns")
+    print(f"\nReading Ingest's train table on S3 ({size:.1f} MB, {columns} columns), medians:")
+    for label, seconds in reads.items():
+        print(f"  {label}: {seconds:.3f} s")
+    for label in ("2 columns", "every column"):
+        ranged = reads[f"{label}, ranged reads"]
+        mirror = reads[f"{label}, mirror cold (download + read)"] + 4 * reads[f"{label}, mirror warm (local read)"]
+        print(f"  {label} read 5 times: ranged {5 * ranged:.2f} s, mirror {mirror:.2f} s")
 
 
 if __name__ == "__main__":
