@@ -6,7 +6,8 @@ The manifest names that prefix (`"objects"`) and is written last, with `If-None-
 exists only once every file is up, and when two machines finish the same result the first
 manifest wins; the other run deletes its own objects and takes the winner's. A run killed
 mid-upload leaves objects but no manifest, so nothing looks done; the next run that publishes the
-same result deletes every run prefix its manifest does not name.
+same result deletes every run prefix its manifest does not name, and `make gc` deletes such
+prefixes of any result once they are old (runs/gc.py).
 
 Each machine keeps a local mirror (config.cache_dir()) of the results it built or read, keyed
 by the same immutable hash, so nothing there ever needs invalidating: `complete()` asks S3 one
@@ -187,7 +188,6 @@ class S3Results:
         for start in range(0, len(stale), 1000):
             client.delete_objects(Bucket=self.bucket, Delete={"Objects": stale[start : start + 1000], "Quiet": True})
         return len(stale)
-
 
     # -- for make gc and make verify --
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status")
     gc = commands.add_parser("gc")
     gc.add_argument("--confirm", action="store_true")
-    gc.add_argument("--stale-hours", type=float, default=None)
+    gc.add_argument("--stale-hours", default="")
     commands.add_parser("rerun").add_argument("run", nargs="?", default="")
     verify = commands.add_parser("verify")
     verify.add_argument("--all", action="store_true")
@@ -98,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         with parsed(luigi_args) as root, hashes_fixed():
             lines = report(root)
     elif args.command == "gc":
-        from .gc import collect
+        from .gc import collect, stale_hours
 
+        hours = stale_hours(args.stale_hours)
         with parsed(luigi_args) as root, hashes_fixed():
-            lines = collect([root], args.confirm, *([] if args.stale_hours is None else [args.stale_hours]))
+            lines = collect([root], args.confirm, hours)
     elif args.command == "verify":
         from .verify import verify
 

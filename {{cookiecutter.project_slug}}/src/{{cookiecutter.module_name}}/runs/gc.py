@@ -22,11 +22,25 @@ from typing import Any
 
 from ..cache import DAMAGED_PREFIX, CachedTask, shared
 from ..config import PROJECT_ROOT, cache_dir, runs_dir
+from ..errors import ConfigError
 from .dag import upstream_first
 from .record import all_records, folders_named
 from .remote import megabytes, named_run, results
 
 STALE_HOURS = 24.0
+
+
+def stale_hours(text: str | None) -> float:
+    """STALE_HOURS as a number of hours (empty: 24); a ConfigError names a value that is not one."""
+    if not text:
+        return STALE_HOURS
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not hours >= 0 or hours == float("inf"):
+        raise ConfigError(f"STALE_HOURS={text}: give a number of hours, 0 or more (default {STALE_HOURS:g})")
+    return hours
 
 
 def cache_folders() -> list[Path]:
