@@ -5,6 +5,7 @@ machines) sharing the pipeline through a real luigid on a free port."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -249,6 +250,16 @@ class Tools:
     steps: dict[str, subprocess.CompletedProcess] = field(default_factory=dict)
     keys: dict[str, list[str]] = field(default_factory=dict)
 
+    def save(self, path: Path) -> None:
+        steps = {name: [r.args, r.returncode, r.stdout, r.stderr] for name, r in self.steps.items()}
+        path.write_text(json.dumps({"project": str(self.project), "steps": steps, "keys": self.keys}))
+
+    @classmethod
+    def load(cls, path: Path) -> Tools:
+        saved = json.loads(path.read_text())
+        steps = {name: subprocess.CompletedProcess(*values) for name, values in saved["steps"].items()}
+        return cls(Path(saved["project"]), steps, saved["keys"])
+
 
 def cache_keys(server: Server) -> list[str]:
     return s3_keys(server, "tools/cache/")
@@ -259,9 +270,27 @@ def done_results(keys: list[str]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def tools(project: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Tools:
+def tools(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Tools:
+    """The run tools played once per test session, also under pytest-xdist: the first worker that
+    needs them plays them and records what they printed; another worker waits and reads that
+    (xdist would otherwise play them in each worker that runs one of the tests)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return play_tools(request.getfixturevalue("project"), request.getfixturevalue("server"), tmp_path_factory)
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, common to its workers
+    recorded = shared / "s3-cache-tools.json"
+    with open(shared / "s3-cache-tools.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if recorded.is_file():
+            return Tools.load(recorded)
+        tools = play_tools(request.getfixturevalue("project"), request.getfixturevalue("server"), tmp_path_factory)
+        tools.save(recorded)
+        return tools
+
+
+def play_tools(project: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Tools:
     """The run tools on a cache on S3, one step after another: status, report and rerun from an
-    empty mirror, blend and tune, verify (clean, then damaged, then FIX=1 and make all), gc (a
+    empty mirror, blend and tune, verify (damaged objects, FIX=1, make all, verify again), gc (a
     result of another seed and two unfinished uploads: listed, kept while young, deleted with
     CONFIRM=1 STALE_HOURS=0), and a last make all. (About 45 s.)"""
     root = tmp_path_factory.mktemp("tools")
@@ -305,7 +334,7 @@ def tools(project: Path, server: Server, tmp_path_factory: pytest.TempPathFactor
     step("verify_fix", "verify", FIX="1")
     tools.keys["after_fix"] = cache_keys(server)
     step("rebuild", "all")
-    step("verify_again", "verify")
+    step("verify_again", "verify", ALL="1")  # every result, Blend and Tune's study among them
 
     step("seed", "split", SEED="7")  # a Split result nothing names
     package = next((p / "src").iterdir()).name
@@ -355,7 +384,8 @@ def test_blend_and_tune_run_with_the_cache_on_s3_and_the_study_stays_on_this_mac
 def test_verify_checks_the_results_on_s3_and_fix_gets_them_built_again(tools: Tools):
     """`make verify` checks each current result's objects on S3 against its manifest: a file
     altered at the same size and a missing file are both reported (exit 1); FIX=1 deletes their
-    manifests (no longer done, no half result looks done), and `make all` builds just those again."""
+    manifests (no longer done, no half result looks done), and `make all` builds just those again;
+    then `make verify ALL=1` finds every result on S3 and in the mirror whole."""
     steps, (features, submission) = tools.steps, tools.keys["damaged"]
     damaged = steps["verify_damaged"]
     assert damaged.returncode != 0
@@ -368,7 +398,8 @@ def test_verify_checks_the_results_on_s3_and_fix_gets_them_built_again(tools: To
     rebuilt = tasks_run(steps["rebuild"])
     assert {"NumericColumns", "Submission"} <= set(rebuilt) and "Split" not in rebuilt
     again = steps["verify_again"].stdout
-    assert "on S3" in again and "0 damaged: every file matches its manifest" in again
+    assert steps["verify_again"].returncode == 0, again  # ALL=1: a Tune study (no manifest) is not a result
+    assert "on S3 in the cache checked, 0 damaged: every file matches its manifest" in again
 
 
 def test_gc_on_s3_deletes_unused_results_and_stale_uploads_and_keeps_the_pipeline(tools: Tools):

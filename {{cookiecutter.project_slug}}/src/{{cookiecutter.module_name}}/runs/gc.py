@@ -28,6 +28,7 @@ from .record import all_records, folders_named
 from .remote import megabytes, named_run, results
 
 STALE_HOURS = 24.0
+STUDIES = "Tune"  # Tune's folders hold Optuna journals (model/tune.py), not results with a manifest
 
 
 def stale_hours(text: str | None) -> float:
@@ -72,7 +73,7 @@ def studies() -> set[Path]:
     named = set()
     for path in runs_dir().glob("tune-*.json"):
         try:
-            named.add((PROJECT_ROOT / json.loads(path.read_text())["study"]).parent.resolve())
+            named.add((PROJECT_ROOT / json.loads(path.read_text())["study"]).parent.resolve())  # journal.log's
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return named

@@ -21,7 +21,7 @@ from typing import Any
 from ..cache import MANIFEST, CachedTask, file_sha256, set_aside, shared, size_problem
 from ..config import cache_dir
 from .dag import upstream_first
-from .gc import cache_folders
+from .gc import STUDIES, cache_folders
 from .remote import Result, results
 
 
@@ -92,7 +92,7 @@ def verify_s3(store: Any, roots: list, everything: bool, fix: bool) -> tuple[lis
 
 def verify(roots: list, everything: bool, fix: bool) -> tuple[list[str], int]:
     """(report lines, exit code): 1 when any result is damaged, moved aside or not."""
-    folders = cache_folders() if everything else used_folders(roots)
+    folders = [f for f in cache_folders() if f.parent.name != STUDIES] if everything else used_folders(roots)
     root = cache_dir()
     lines = []
     for folder in folders:
