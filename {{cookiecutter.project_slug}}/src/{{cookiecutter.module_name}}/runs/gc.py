@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def orphans(roots: list, records: list[dict[str, Any]] | None = None) -> tuple[l
 class Garbage:
     """One thing gc would delete: a label, its size, and how to delete it."""
 
-    def __init__(self, label: str, size: int, delete: Any) -> None:
+    def __init__(self, label: str, size: int, delete: Callable[[], object]) -> None:
         self.label, self.size, self.delete = label, size, delete
 
 
