@@ -14,8 +14,9 @@ import pytest
 from {{ cookiecutter.module_name }}.errors import PipelineError
 from {{ cookiecutter.module_name }}.runs import run_id
 from {{ cookiecutter.module_name }}.runs.dag import overrides
+from {{ cookiecutter.module_name }}.runs.gc import stale_hours
 from {{ cookiecutter.module_name }}.runs.gitinfo import git_state
-from {{ cookiecutter.module_name }}.runs.record import read_record, set_lb
+from {{ cookiecutter.module_name }}.runs.record import all_records, read_record, set_lb
 from {{ cookiecutter.module_name }}.runs.rerun import make_command
 from {{ cookiecutter.module_name }}.runs.status import COMPLETE, WOULD_RUN, plan
 
@@ -163,3 +164,17 @@ def test_lb_rejects_unknown_runs_and_non_numbers(tmp_path: Path, luigi_config):
     assert json.loads(path.read_text()) == record
     set_lb(record["run_id"], "0.75")
     assert read_record(record["run_id"])["lb"]["score"] == 0.75
+
+
+def test_tune_results_are_not_run_records_and_stale_hours_must_be_a_number(tmp_path: Path, luigi_config):
+    """runs/tune-<model>.json (make tune's best parameters) is skipped by every records command,
+    not refused as a broken record; `make gc STALE_HOURS=x` stops with one line unless x is hours."""
+    luigi_config("paths", "runs", str(tmp_path))
+    record = {"run_id": "20260101-000000-abcdef01", "tasks": {}}
+    (tmp_path / f"{record['run_id']}.json").write_text(json.dumps(record))
+    (tmp_path / "tune-hgb.json").write_text(json.dumps({"model": "hgb", "study": "data/cache/Tune/x/journal.log"}))
+    assert all_records() == [record]
+    assert stale_hours("") == 24 and stale_hours("0") == 0 and stale_hours("1.5") == 1.5
+    for bad in ("x", "-1", "nan", "inf"):
+        with pytest.raises(PipelineError, match=f"STALE_HOURS={bad}: give a number of hours"):
+            stale_hours(bad)

@@ -323,6 +323,17 @@ def shared() -> Any:
     return results(url)
 
 
+def mirrored(folder: Path) -> Path:
+    """A result folder (`<cache>/<Task>/<hash>`); with a cache on S3, downloaded into the mirror
+    first when the mirror lacks it and S3 has it done."""
+    remote = shared()
+    if remote is not None and not (folder / MANIFEST).is_file():
+        with contextlib.suppress(_NotOnS3Error), atomic_folder(folder) as tmp:
+            if not remote.download(folder.parent.name, folder.name, tmp):
+                raise _NotOnS3Error
+    return folder
+
+
 class CacheFolder(luigi.Target):
     """A task's output: done when its folder holds a manifest whose files have the sizes it
     gives (a damaged result is moved aside, so that it is built again). With a cache on S3 the
@@ -508,12 +519,7 @@ class CachedTask(luigi.Task):
     def done_folder(self) -> Path:
         """The task's finished result folder (a PipelineError when there is none yet); with a
         cache on S3, a result the mirror lacks is downloaded into it first."""
-        folder = self.folder
-        remote = shared()
-        if remote is not None and not (folder / MANIFEST).is_file():
-            with contextlib.suppress(_NotOnS3Error), atomic_folder(folder) as tmp:
-                if not remote.download(self.task_family, folder.name, tmp):
-                    raise _NotOnS3Error
+        folder = mirrored(self.folder)
         if not (folder / MANIFEST).is_file():
             raise PipelineError(
                 f"{self.task_family} has no result for the current code and config "

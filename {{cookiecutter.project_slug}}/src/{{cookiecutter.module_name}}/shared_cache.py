@@ -6,7 +6,8 @@ The manifest names that prefix (`"objects"`) and is written last, with `If-None-
 exists only once every file is up, and when two machines finish the same result the first
 manifest wins; the other run deletes its own objects and takes the winner's. A run killed
 mid-upload leaves objects but no manifest, so nothing looks done; the next run that publishes the
-same result deletes every run prefix its manifest does not name.
+same result deletes every run prefix its manifest does not name, and `make gc` deletes such
+prefixes of any result once they are old (runs/gc.py).
 
 Each machine keeps a local mirror (config.cache_dir()) of the results it built or read, keyed
 by the same immutable hash, so nothing there ever needs invalidating: `complete()` asks S3 one
@@ -16,12 +17,15 @@ HEAD for a result the mirror lacks, and data is downloaded only when a task read
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +45,26 @@ def parse(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+@dataclass(frozen=True)
+class Stored:
+    """One object of the cache's layout: a result's manifest (`run` empty) or a file under one of
+    its run prefixes, with its size and when it was written."""
+
+    family: str
+    hash: str
+    run: str
+    name: str
+    size: int
+    modified: datetime
+
+    @property
+    def result(self) -> tuple[str, str]:
+        return self.family, self.hash
+
+
 class S3Results:
-    """The results under one S3 prefix: the four operations the cache needs."""
+    """The results under one S3 prefix: what the cache needs (exists, manifest, download, publish)
+    and what the run tools need (stored, sha256, remove)."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -166,6 +188,59 @@ class S3Results:
         for start in range(0, len(stale), 1000):
             client.delete_objects(Bucket=self.bucket, Delete={"Objects": stale[start : start + 1000], "Quiet": True})
         return len(stale)
+
+    # -- for make gc and make verify --
+
+    def where(self, family: str, hash_: str, run: str = "") -> str:
+        """The s3:// URL of a result (or of one of its run prefixes), for messages."""
+        return f"s3://{self.bucket}/{self._key(family, hash_, run)}" + ("/" if run else "")
+
+    def stored(self) -> list[Stored]:
+        """Every object of the layout under the prefix (`<Task>/<hash>/manifest.json` and
+        `<Task>/<hash>/run-.../<file>`), from one listing (a request per 1000 objects, no data
+        read); keys of any other shape are left out."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        with self._errors(base) as client:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+                for item in page.get("Contents", []):
+                    parts = item["Key"][len(base) :].split("/")
+                    manifest = len(parts) == 3 and parts[2] == MANIFEST
+                    if not manifest and (len(parts) < 4 or not parts[2].startswith(RUN_PREFIX)):
+                        continue
+                    run, name = ("", MANIFEST) if manifest else (parts[2], "/".join(parts[3:]))
+                    found.append(Stored(parts[0], parts[1], run, name, item["Size"], item["LastModified"]))
+        return found
+
+    def sha256(self, family: str, hash_: str, run: str, name: str) -> str:
+        """The sha256 of one file of a result, read as a stream (nothing written to disk)."""
+        key = self._key(family, hash_, f"{run}/{name}")
+        digest = hashlib.sha256()
+        with self._errors(key) as client:
+            for block in client.get_object(Bucket=self.bucket, Key=key)["Body"].iter_chunks(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def remove(self, objects: Iterable[Stored]) -> int:
+        """Delete objects, the manifests among them first: a result being deleted stops looking
+        done before any of its files goes. The number of objects deleted."""
+        items = list(objects)
+        manifests = [item for item in items if not item.run]
+        for item in manifests:
+            self._manifests.pop(item.result, None)
+        files = [item for item in items if item.run]
+        for batch in (manifests, files):
+            keys = [self._key(item.family, item.hash, f"{item.run}/{item.name}".lstrip("/")) for item in batch]
+            for start in range(0, len(keys), 1000):
+                chunk = keys[start : start + 1000]
+                with self._errors(chunk[0]) as client:
+                    answer = client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+                    )
+                if answer.get("Errors"):
+                    error = answer["Errors"][0]
+                    raise S3Error(f"s3://{self.bucket}/{error['Key']}: not deleted ({error.get('Code')})")
+        return len(items)
 
 
 def _code(error: Any) -> str:

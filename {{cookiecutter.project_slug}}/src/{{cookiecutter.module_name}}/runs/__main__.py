@@ -6,7 +6,7 @@
     submit [RUN] [--message M] [--force]   upload a run's submission to Kaggle (make submit)
     report                    reports/report.md and .html with plots (make report)
     status [luigi args]       complete tasks and those `make all` would run (make status)
-    gc [--confirm] [args]     cache folders nothing refers to; deleted with --confirm (make gc)
+    gc [--confirm] [--stale-hours H] [args]   cache folders nothing refers to; deleted with --confirm (make gc)
     verify [--all] [--fix]    results' files against their manifests' sha256 (make verify [ALL=1] [FIX=1])
     rerun RUN                 the commands that re-create a run (make rerun RUN=...)
 
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     submit.add_argument("--force", action="store_true")
     commands.add_parser("report")
     commands.add_parser("status")
-    commands.add_parser("gc").add_argument("--confirm", action="store_true")
+    gc = commands.add_parser("gc")
+    gc.add_argument("--confirm", action="store_true")
+    gc.add_argument("--stale-hours", default="")
     commands.add_parser("rerun").add_argument("run", nargs="?", default="")
     verify = commands.add_parser("verify")
     verify.add_argument("--all", action="store_true")
@@ -96,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         with parsed(luigi_args) as root, hashes_fixed():
             lines = report(root)
     elif args.command == "gc":
-        from .gc import collect
+        from .gc import collect, stale_hours
 
+        hours = stale_hours(args.stale_hours)
         with parsed(luigi_args) as root, hashes_fixed():
-            lines = collect([root], args.confirm)
+            lines = collect([root], args.confirm, hours)
     elif args.command == "verify":
         from .verify import verify
 

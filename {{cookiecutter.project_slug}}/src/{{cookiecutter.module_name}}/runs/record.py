@@ -197,8 +197,9 @@ def read_record(run: str) -> dict[str, Any]:
 
 
 def all_records() -> list[dict[str, Any]]:
-    """Every record, newest first."""
-    return sorted((_read(path) for path in runs_dir().glob("*.json")), key=lambda r: r["run_id"], reverse=True)
+    """Every record, newest first (Tune's results, runs/tune-<model>.json, are not records)."""
+    paths = [path for path in runs_dir().glob("*.json") if not path.name.startswith("tune-")]
+    return sorted((_read(path) for path in paths), key=lambda r: r["run_id"], reverse=True)
 
 
 def set_lb(run: str, score: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cache import atomic_file
-from ..config import PROJECT_ROOT, shown
+from ..cache import atomic_file, mirrored, shared
+from ..config import PROJECT_ROOT, cache_dir, shown
 from ..errors import ConfigError
 from .submit import lb_state
 
@@ -32,7 +32,8 @@ def write_report(records: list[dict[str, Any]], folder: Path) -> list[Path]:
     if not records:
         raise ConfigError("no run records in runs/ yet: run `make all` first, then `make report`")
     latest = records[0]
-    train = PROJECT_ROOT / train_folder(latest)
+    recorded = PROJECT_ROOT / train_folder(latest)
+    train = mirrored(cache_dir() / recorded.parent.name / recorded.name) if shared() else recorded
     plots: list[tuple[str, str, str, Callable[[], Figure | None]]] = [
         ("Per-fold scores", "fold_scores.png", _fold_text(latest), lambda: fold_scores(latest)),
         ("CV across runs", "cv_over_time.png", _runs_text(records), lambda: cv_over_time(records)),
