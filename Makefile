@@ -44,7 +44,7 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole pip
 TEST_WORKERS ?= 2
 
 test: $(STAMP) ## run the template's test suite (TEST_WORKERS=n processes, default 2)
-	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PYTHON) -m pytest -n $(TEST_WORKERS)
 
 # Sizes of the benchmark's synthetic competition: make bench N_ROWS=100000 runs it in a minute.
 N_ROWS ?= 5000000

@@ -5,6 +5,7 @@ machines) sharing the pipeline through a real luigid on a free port."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -249,6 +250,16 @@ class Tools:
     steps: dict[str, subprocess.CompletedProcess] = field(default_factory=dict)
     keys: dict[str, list[str]] = field(default_factory=dict)
 
+    def save(self, path: Path) -> None:
+        steps = {name: [r.args, r.returncode, r.stdout, r.stderr] for name, r in self.steps.items()}
+        path.write_text(json.dumps({"project": str(self.project), "steps": steps, "keys": self.keys}))
+
+    @classmethod
+    def load(cls, path: Path) -> Tools:
+        saved = json.loads(path.read_text())
+        steps = {name: subprocess.CompletedProcess(*values) for name, values in saved["steps"].items()}
+        return cls(Path(saved["project"]), steps, saved["keys"])
+
 
 def cache_keys(server: Server) -> list[str]:
     return s3_keys(server, "tools/cache/")
@@ -258,12 +269,26 @@ def done_results(keys: list[str]) -> set[str]:
     return {key.removeprefix("tools/cache/").removesuffix("/manifest.json") for key in keys if key.endswith(MANIFEST)}
 
 
-# The tools' tests share one played sequence: one xdist worker runs them all (make test: --dist loadgroup).
-ON_ONE_WORKER = pytest.mark.xdist_group("s3-cache-tools")
-
-
 @pytest.fixture(scope="module")
-def tools(project: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Tools:
+def tools(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Tools:
+    """The run tools played once per test session, also under pytest-xdist: the first worker that
+    needs them plays them and records what they printed; another worker waits and reads that
+    (xdist would otherwise play them in each worker that runs one of the tests)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return play_tools(request.getfixturevalue("project"), request.getfixturevalue("server"), tmp_path_factory)
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, common to its workers
+    recorded = shared / "s3-cache-tools.json"
+    with open(shared / "s3-cache-tools.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if recorded.is_file():
+            return Tools.load(recorded)
+        tools = play_tools(request.getfixturevalue("project"), request.getfixturevalue("server"), tmp_path_factory)
+        tools.save(recorded)
+        return tools
+
+
+def play_tools(project: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Tools:
     """The run tools on a cache on S3, one step after another: status, report and rerun from an
     empty mirror, blend and tune, verify (damaged objects, FIX=1, make all, verify again), gc (a
     result of another seed and two unfinished uploads: listed, kept while young, deleted with
@@ -329,7 +354,6 @@ def tools(project: Path, server: Server, tmp_path_factory: pytest.TempPathFactor
     return tools
 
 
-@ON_ONE_WORKER
 def test_status_report_and_rerun_work_from_s3_with_an_empty_mirror(tools: Tools):
     """With the results on S3 and none in this machine's mirror, `make status` says make runs
     nothing, `make report` draws the latest run's out-of-fold plot (its table read from S3)
@@ -343,7 +367,6 @@ def test_status_report_and_rerun_work_from_s3_with_an_empty_mirror(tools: Tools)
     assert "reuses its cached results and runs nothing" in steps["rerun"].stdout
 
 
-@ON_ONE_WORKER
 def test_blend_and_tune_run_with_the_cache_on_s3_and_the_study_stays_on_this_machine(tools: Tools):
     """`make blend` and `make tune TRIALS=2` work with the cache on S3: the blend's result is on S3,
     Tune's study journal is in the local mirror (not on S3) and `make runs` still lists the runs."""
@@ -358,7 +381,6 @@ def test_blend_and_tune_run_with_the_cache_on_s3_and_the_study_stays_on_this_mac
     assert len(steps["runs"].stdout.splitlines()) == 1 + 3  # header, then hgb's, linear's and the blend's runs
 
 
-@ON_ONE_WORKER
 def test_verify_checks_the_results_on_s3_and_fix_gets_them_built_again(tools: Tools):
     """`make verify` checks each current result's objects on S3 against its manifest: a file
     altered at the same size and a missing file are both reported (exit 1); FIX=1 deletes their
@@ -380,7 +402,6 @@ def test_verify_checks_the_results_on_s3_and_fix_gets_them_built_again(tools: To
     assert "on S3 in the cache checked, 0 damaged: every file matches its manifest" in again
 
 
-@ON_ONE_WORKER
 def test_gc_on_s3_deletes_unused_results_and_stale_uploads_and_keeps_the_pipeline(tools: Tools):
     """`make gc` lists a result on S3 nothing names (another seed's Split) and deletes it only with
     CONFIRM=1; the files of killed uploads (no manifest, or a prefix the manifest does not name)
