@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -93,13 +94,23 @@ def workers(machines: list[Path], port: int, env: dict[str, str]) -> list[subpro
     ]  # fmt: skip
 
 
-def features_seconds(machines: list[Path], port: int, env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds so far of this process (moto's server threads: the S3 side) and of its waited-for
+    children (the workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def features_seconds(machines: list[Path], port: int, env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds of one `make features` by the machines' workers, and the CPU seconds it took
+    moto's server and the workers."""
+    started, (s3_before, workers_before) = time.perf_counter(), cpu_seconds()
     for worker in workers(machines, port, env):
         output, _ = worker.communicate()
         if worker.returncode:
             raise SystemExit(f"a worker failed:\n{output[-3000:]}")
-    return time.perf_counter() - started
+    s3_after, workers_after = cpu_seconds()
+    return time.perf_counter() - started, s3_after - s3_before, workers_after - workers_before
 
 
 def pickup_seconds(machines: list[Path], port: int, env: dict[str, str]) -> float:
@@ -198,11 +209,14 @@ def main() -> None:
             for machine in machines:
                 run(make(machine, "split"), env)
             runs: dict[int, list[float]] = {1: [], 2: []}
+            cpu: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
             for _ in range(options.repeat):
                 for count in (1, 2):
                     forget_features(machines, env)
                     with scheduler(machines[0]) as port:
-                        runs[count].append(features_seconds(machines[:count], port, env))
+                        seconds, s3_cpu, workers_cpu = features_seconds(machines[:count], port, env)
+                    runs[count].append(seconds)
+                    cpu[count].append((s3_cpu, workers_cpu))
             forget_features(machines, env)
             with scheduler(machines[0]) as port:
                 pickup = pickup_seconds(machines, port, env)
@@ -230,6 +244,9 @@ def main() -> None:
           f"| {'yes' if pickup <= 60 else 'NO'} |")  # fmt: skip
     shown = {count: ", ".join(f"{s:.1f}" for s in seconds) for count, seconds in runs.items()}
     print(f"\nruns (s): 1 worker {shown[1]}; 2 workers {shown[2]}")
+    for count in (1, 2):
+        s3_cpu, workers_cpu = (statistics.median(part) for part in zip(*cpu[count], strict=True))
+        print(f"CPU s per run, {count} worker(s): workers {workers_cpu:.1f}, moto's S3 server {s3_cpu:.1f}")
     size, columns = reads.pop("size MB"), reads.pop("columns")
     print(f"\nReading Ingest's train table on S3 ({size:.1f} MB, {columns} columns), medians:")
     for label, seconds in reads.items():
