@@ -115,6 +115,32 @@ def start_worker(project: Path, port: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def kill_the_first_mid_feature(first: subprocess.Popen, second: subprocess.Popen) -> tuple[str, str]:
+    """Two workers of one luigid started together: kill -9 the first a second into a slow feature
+    and let the second finish. Checks that the second ran that feature and Submission, had its own
+    share, and that no task ran twice; returns the killed feature and the second's output."""
+    outputs = {}
+    reader = threading.Thread(target=lambda: outputs.update(second=second.communicate(timeout=300)[0]))
+    reader.start()
+    before_kill, killed = [], None
+    for line in first.stdout:
+        before_kill.append(line)
+        if line.startswith("run   Slow"):
+            killed = line.split()[1]
+            time.sleep(1)
+            os.killpg(first.pid, signal.SIGKILL)
+            break
+    first.wait(timeout=60)
+    reader.join(timeout=320)
+    assert killed, "".join(before_kill)
+    assert second.returncode == 0, outputs["second"]
+    by_first, by_second = done_lines("".join(before_kill)), done_lines(outputs["second"])
+    assert killed not in by_first and killed in by_second and "Submission" in by_second
+    assert not set(by_first) & set(by_second)  # no task ran twice
+    assert {t for t in by_second if t.startswith("Slow")} - {killed}  # the second worker had its own share
+    return killed, outputs["second"]
+
+
 def test_the_shipped_settings_hand_a_dead_worker_s_task_on_within_a_minute(bake, tmp_path: Path):
     cfg = configparser.ConfigParser()
     cfg.read(bake(tmp_path) / "luigi.cfg")
@@ -164,30 +190,11 @@ def test_two_workers_share_the_pipeline_and_finish_a_killed_worker_s_task(projec
     port = free_port()
     make(project, "scheduler", SCHEDULER_PORT=str(port))
     try:
-        first, second = start_worker(project, port), start_worker(project, port)
-        outputs = {}
-        reader = threading.Thread(target=lambda: outputs.update(second=second.communicate(timeout=300)[0]))
-        reader.start()
-        before_kill, killed = [], None
-        for line in first.stdout:
-            before_kill.append(line)
-            if line.startswith("run   Slow"):
-                killed = line.split()[1]
-                time.sleep(1)
-                os.killpg(first.pid, signal.SIGKILL)
-                break
-        first.wait(timeout=60)
-        reader.join(timeout=320)
-        assert killed, "".join(before_kill)
-        assert second.returncode == 0, outputs["second"]
+        killed, second = kill_the_first_mid_feature(start_worker(project, port), start_worker(project, port))
     finally:
         make(project, "scheduler-stop", SCHEDULER_PORT=str(port))
-    by_first, by_second = done_lines("".join(before_kill)), done_lines(outputs["second"])
-    assert killed not in by_first and killed in by_second and "Submission" in by_second
-    assert not set(by_first) & set(by_second)  # no task ran twice
-    assert {t for t in by_second if t.startswith("Slow")} - {killed}  # the second worker had its own share
     assert len(list((project / "data" / "cache" / killed).glob("[!.]*/manifest.json"))) == 1
-    assert " (0.0 s)" not in outputs["second"].split(f"done  {killed}")[1].splitlines()[0]  # ran, not found done
+    assert " (0.0 s)" not in second.split(f"done  {killed}")[1].splitlines()[0]  # ran, not found done
 
     # The same submission as a run with the local scheduler, in a copy without the cache
     local = tmp_path / "local"
