@@ -3,7 +3,8 @@
 The study is a journal file in the cache (data/cache/Tune/<model>-<hash>/journal.log, the hash
 covering the Split, the features and the metric), so a killed tune resumes with its finished
 trials, and `make tune TRIALS=n` runs trials until n have finished. Features are read once and
-never rebuilt; each trial fits the folds one after another and may be pruned after any fold.
+never rebuilt; each trial fits the folds side by side in worker processes (fold_fits.py), as
+TrainFold fits them, and may be pruned after each round of folds.
 """
 
 from __future__ import annotations
