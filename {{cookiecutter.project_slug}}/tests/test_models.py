@@ -295,3 +295,20 @@ def test_tune_reuses_the_features_and_resumes_after_a_kill(tmp_path: Path, compe
     assert feature_folders(pipeline) == before
     best = json.loads((tmp_path / "runs" / "tune-linear.json").read_text())
     assert best["finished_trials"] == kept + 2 and "C" in best["best_params"]
+
+
+def test_a_trial_scores_what_make_train_scores_with_its_parameters(tmp_path: Path, competition: Competition):
+    """A tune trial's CV is the one Train reports with the trial's parameters, to the last bit: the
+    folds fitted side by side in worker processes (two, whatever the cores) are TrainFold's fits,
+    seed averaging included."""
+    pytest.importorskip("optuna", reason="the tune extra is not installed: pip install -e '.[tune]'")
+    pipeline = Pipeline(tmp_path, train={**SMALL["train"], "seeds": "[1, 2]"})
+    pipeline.write_raw(*tiny_dataset(competition))
+    pipeline.environment["OMP_NUM_THREADS"] = "2"  # two fold workers even on one core
+    result = pipeline.run("Tune", "--model", "hgb", "--trials", "2")
+    assert result.returncode == 0, describe(result)
+    best = json.loads((tmp_path / "runs" / "tune-hgb.json").read_text())
+    result = pipeline.run("Train", "--model", "hgb", "--train-model-params", json.dumps(best["best_params"]))
+    assert result.returncode == 0, describe(result)
+    facts = manifest(train_folder(pipeline, "hgb"))["facts"]
+    assert facts["seeds"] == [1, 2] and facts["cv_score"] == best["best_cv_score"]

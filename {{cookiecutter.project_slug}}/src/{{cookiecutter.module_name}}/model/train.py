@@ -91,11 +91,7 @@ class _CrossValidation(CachedTask):
         return model.estimator(cfg.problem_type, model.params(), cfg.seed if seed is None else seed, threads)
 
     def predict(self, model, x: pd.DataFrame) -> np.ndarray:
-        problem_type = checked_competition().problem_type
-        if problem_type == "regression":
-            return model.predict(x)[:, None]
-        proba = model.predict_proba(x)
-        return proba[:, 1:] if problem_type == "binary" else proba
+        return predicted(model, x, checked_competition().problem_type)
 
 
 class TrainFold(_CrossValidation):
@@ -296,6 +292,15 @@ def _fit_fold(fold: TrainFold, threads: int) -> None:
         finally:
             return_freed_memory()  # before the next fold: what this one freed, the next may not reuse
         fold.trigger_event(luigi.Event.SUCCESS, fold)
+
+
+def predicted(model, x: pd.DataFrame, problem_type: str) -> np.ndarray:
+    """A fitted model's predictions as columns: the number (regression), the positive class's
+    probability (binary) or each class's (multiclass)."""
+    if problem_type == "regression":
+        return model.predict(x)[:, None]
+    proba = model.predict_proba(x)
+    return proba[:, 1:] if problem_type == "binary" else proba
 
 
 class _Averaged:

@@ -3,7 +3,8 @@
 The study is a journal file in the cache (data/cache/Tune/<model>-<hash>/journal.log, the hash
 covering the Split, the features and the metric), so a killed tune resumes with its finished
 trials, and `make tune TRIALS=n` runs trials until n have finished. Features are read once and
-never rebuilt; each trial fits the folds one after another and may be pruned after any fold.
+never rebuilt; each trial fits the folds side by side in worker processes (fold_fits.py), as
+TrainFold fits them, and may be pruned after each round of folds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..data.ingest import Ingest
 from ..data.split import Split
 from ..errors import ConfigError
 from ..features import FEATURES
+from .fold_fits import FoldFits
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
 from .train import Train, fold_rows
@@ -91,31 +93,39 @@ class Tune(luigi.Task):
         model = train.registered()
         base = model.params()
         study = self.study()
-        y, _ = train.target()
+        y, classes = train.target()
         fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
-        fitting = [fold_rows(k)[1] for k in range(cfg.n_folds)]
-        x = feature_matrix(feature_columns(self.requires()["features"]), "train")  # read once for every trial
+        folds = list(range(cfg.n_folds))
+        data = {
+            "model": model,
+            "problem_type": cfg.problem_type,
+            "seeds": train.seeds(),
+            "x": feature_matrix(feature_columns(self.requires()["features"]), "train"),  # read once for every trial
+            "y": y,
+            "fitting": [fold_rows(k)[1] for k in folds],
+            "held_out": [fold == k for k in folds],
+        }
+        columns = len(train.prediction_columns(classes))
 
         def objective(trial) -> float:
             import optuna
 
             params = {**base, **model.search(trial)}
-            oof = np.zeros((len(y), 1 if cfg.problem_type != "multiclass" else len(np.unique(y))))
-            for k in range(cfg.n_folds):
-                fits = fitting[k]
-                estimator = model.estimator(cfg.problem_type, params, cfg.seed, threads)
-                fitted = estimator.fit(x[fits], y[fits])
-                oof[fold == k] = train.predict(fitted, x[fold == k])
-                if k < cfg.n_folds - 1:
-                    seen = (fold <= k) & (fold >= 0)
-                    trial.report(float(metric.score(y[seen], _squeeze(oof[seen]))), k)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned()
+            oof = np.zeros((len(y), columns))
+            for done in fits.rounds(params, folds, threads):
+                for k, prediction in done:
+                    oof[fold == k] = prediction
+                    if k < folds[-1]:
+                        seen = (fold <= k) & (fold >= 0)
+                        trial.report(float(metric.score(y[seen], _squeeze(oof[seen]))), k)
+                if done[-1][0] < folds[-1] and trial.should_prune():
+                    raise optuna.TrialPruned()
             return float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0])))
 
         left = self.trials - self.finished(study)
         if left > 0:
-            study.optimize(objective, n_trials=left)
+            with FoldFits(data, workers=min(threads, len(folds))) as fits:
+                study.optimize(objective, n_trials=left)
         best = study.best_trial
         params = {**base, **best.params}
         result = {
