@@ -47,9 +47,9 @@ def write_competition(raw: Path, rows: int) -> None:
     test[["id"]].assign(target=0.5).to_csv(raw / "sample_submission.csv", index=False)
 
 
-def trial_params(project: Path) -> list[dict]:
+def trial_params(project: Path) -> tuple[list[dict], int]:
     """The full hgb parameters of each trial of the tune, in order (pruned ones too: by hand, every
-    trial is a whole make train)."""
+    trial is a whole make train), and how many trials the tune pruned."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -57,7 +57,8 @@ def trial_params(project: Path) -> list[dict]:
     (journal,) = (project / "data" / "cache" / "Tune").glob("hgb-*/journal.log")
     study = optuna.load_study(study_name="hgb", storage=JournalStorage(JournalFileBackend(str(journal))))
     base = {"max_iter": 200, "learning_rate": 0.05}  # luigi.cfg [train] model_params, laid under each trial's
-    return [{**base, **trial.params} for trial in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    return [{**base, **trial.params} for trial in trials], sum(trial.state.name == "PRUNED" for trial in trials)
 
 
 def make(project: Path, *args: str) -> tuple[float, str]:
@@ -94,8 +95,10 @@ def main() -> None:
 
         tune, _ = make(project, "tune", "MODEL=hgb", f"TRIALS={TRIALS}")
         print(f"make tune MODEL=hgb TRIALS={TRIALS}: {tune:.1f} s")
+        every, pruned = trial_params(project)
+        print(f"trials the tune pruned (stopped after a round of folds): {pruned} of {len(every)}")
         started = time.perf_counter()
-        for params in trial_params(project):
+        for params in every:
             make(project, "train", f"LUIGI_ARGS=--train-model-params '{json.dumps(params)}'")
         trains = time.perf_counter() - started
         print(f"{TRIALS} x make train (each with one trial's hgb parameters): {trains:.1f} s")
