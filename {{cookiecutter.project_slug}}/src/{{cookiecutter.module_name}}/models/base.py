@@ -9,6 +9,7 @@ values and pandas categoricals for categories.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import luigi.configuration
@@ -16,7 +17,7 @@ import luigi.configuration
 from ..errors import ConfigError
 
 
-class Model:
+class Model(ABC):
     """Base of every registered model. Set `name` (used in `make train MODEL=name` and in the
     luigi.cfg section `[model.<name>]`), `extra` when it needs an optional package, and write
     `estimator()`."""
@@ -39,10 +40,10 @@ class Model:
             raise ConfigError(f"luigi.cfg [{section}] params must be a JSON object of keyword arguments")
         return params
 
+    @abstractmethod
     def estimator(self, problem_type: str, params: dict[str, Any], seed: int, threads: int):
         """An unfitted estimator for `problem_type` (binary, multiclass, regression), seeded with
         `seed`, using at most `threads` threads."""
-        raise NotImplementedError
 
     def search(self, trial) -> dict[str, Any]:
         """The parameters `make tune` tries: an Optuna trial's suggestions, laid over `params()`.
