@@ -162,7 +162,7 @@ def add_feature(project: Path, name: str, body: str) -> None:
     """Write features/<name lowercased>.py with a Feature subclass and put it first in FEATURES."""
     package = package_of(project)
     (package / "features" / f"{name.lower()}.py").write_text(
-        f"from .base import Feature\n\n\nclass {name}(Feature):\n    def make(self, df):\n{body}"
+        f"from ..pipeline import Feature\n\n\nclass {name}(Feature):\n    def make(self, df):\n{body}"
     )
     registry = package / "features" / "__init__.py"
     text = registry.read_text().replace(

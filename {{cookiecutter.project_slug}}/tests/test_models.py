@@ -16,9 +16,9 @@ import pytest
 from conftest import MANIFEST, MODULE, PROJECT, TIMEOUT, Competition, Pipeline, describe, tasks_run, tiny_dataset
 
 models = importlib.import_module(f"{MODULE}.models")
-blend = importlib.import_module(f"{MODULE}.model.blend")
-metrics = importlib.import_module(f"{MODULE}.model.metrics")
-errors = importlib.import_module(f"{MODULE}.errors")
+blend = importlib.import_module(f"{MODULE}.pipeline.training.blend")
+metrics = importlib.import_module(f"{MODULE}.pipeline.training.metrics")
+errors = importlib.import_module(f"{MODULE}.pipeline.errors")
 
 PACKAGE_OF = {"lgbm": "lightgbm", "xgb": "xgboost"}
 INSTALLED = [m.name for m in models.MODELS if importlib.util.find_spec(PACKAGE_OF.get(m.name, "sklearn"))]

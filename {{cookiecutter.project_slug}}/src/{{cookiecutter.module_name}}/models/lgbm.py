@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Model
+from ..pipeline import Model
 
 
 class LGBM(Model):
