@@ -133,6 +133,21 @@ def tiny_dataset(
     return train.reset_index(drop=True), test, sample
 
 
+def tiny_visits(comp: Competition, train: pd.DataFrame, test: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """An auxiliary table in the shape of the demo's `visits` (which the example features read): 1 to
+    5 visits per row of train and test, with a date, an amount that follows f_size, and a channel."""
+    rng = np.random.default_rng(seed)
+    keys = pd.concat([train[[comp.id_column]], test[[comp.id_column]]], ignore_index=True)
+    size = pd.concat([train["f_size"], test["f_size"]], ignore_index=True).fillna(10.0).to_numpy()
+    owner = np.repeat(np.arange(len(keys)), rng.integers(1, 6, len(keys)))
+    day = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, len(owner)), unit="D")
+    visits = keys.iloc[owner].reset_index(drop=True)
+    visits["visit_date"] = pd.Series(day).dt.strftime("%Y-%m-%d")
+    visits["amount"] = (5 * size[owner] + rng.normal(0, 3, len(owner))).round(2)
+    visits["channel"] = rng.choice(["web", "store", "phone"], len(owner))
+    return visits
+
+
 # --- isolated pipeline runs -------------------------------------------------------------------
 
 
@@ -176,9 +191,12 @@ class Pipeline:
         return {**env, "LUIGI_CONFIG_PATH": str(self.config_path), "PYTHONPATH": str(SRC)}
 
     def start(self, task: str, *args: str) -> subprocess.Popen:
-        """Start `python -m <package> <task> --local-scheduler [args]`; finish it with wait_for()."""
+        """Start `python -m <package> <task> --local-scheduler [args]` (with `self.features` set, the
+        features of that file instead of FEATURES: tests/with_features.py); finish it with wait_for()."""
+        features = getattr(self, "features", None)
+        command = [sys.executable, str(PROJECT / "tests" / "with_features.py"), str(features)] if features else None
         return subprocess.Popen(
-            [sys.executable, "-m", MODULE, task, "--local-scheduler", *args],
+            [*(command or [sys.executable, "-m", MODULE]), task, "--local-scheduler", *args],
             cwd=self.root,
             env=self.env(),
             stdout=subprocess.PIPE,
@@ -189,9 +207,11 @@ class Pipeline:
     def run(self, task: str, *args: str) -> subprocess.CompletedProcess:
         return wait_for(self.start(task, *args))
 
-    def write_raw(self, train: pd.DataFrame, test: pd.DataFrame, sample: pd.DataFrame) -> None:
-        for name, table in (("train.csv", train), ("test.csv", test), ("sample_submission.csv", sample)):
-            table.to_csv(self.raw / name, index=False)
+    def write_raw(self, train: pd.DataFrame, test: pd.DataFrame, sample: pd.DataFrame, **tables: pd.DataFrame) -> None:
+        """train.csv, test.csv, sample_submission.csv, and a CSV for each other table given by name."""
+        named = {"train": train, "test": test, "sample_submission": sample, **tables}
+        for name, table in named.items():
+            table.to_csv(self.raw / f"{name}.csv", index=False)
 
     def done_folders(self, task: str) -> list[Path]:
         """The task's cache folders that hold a finished result (a manifest; not temporary folders,

@@ -25,16 +25,20 @@ from conftest import (
     s3_environment,
     tasks_run,
     tiny_dataset,
+    tiny_visits,
     wait_for,
 )
 
 PIPELINE_TASKS = {
     "Ingest",
+    "Table",
     "Split",
     "NumericColumns",
     "CategoryCodes",
     "DateParts",
     "TargetEncoding",
+    "VisitTotals",
+    "LastVisit",
     "TrainFold",
     "Train",
     "Submission",
@@ -88,7 +92,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if request.param == "cache on S3":
         on_s3(pipeline, request.getfixturevalue("s3_server"))
     train, test, sample = tiny_dataset(competition)
-    pipeline.write_raw(train, test, sample)
+    pipeline.write_raw(train, test, sample, visits=tiny_visits(competition, train, test))
     first = pipeline.run("Submission")
     folders, submissions = pipeline.cache_folders(), sorted(p.name for p in pipeline.submissions.iterdir())
     second = pipeline.run("Submission")
@@ -190,7 +194,8 @@ def test_a_killed_train_keeps_the_folds_it_finished(tmp_path: Path, run: Run, co
     """SIGKILL of a Train run after its first fold: the next run fits only the folds that were
     missing, and Train's predictions are the same bytes as an uninterrupted run's."""
     pipeline = Pipeline(tmp_path)
-    pipeline.write_raw(run.train, run.test, run.sample)
+    for raw in run.pipeline.raw.glob("*.csv"):  # the same competition, its visits table included
+        (pipeline.raw / raw.name).write_bytes(raw.read_bytes())
     assert pipeline.run("Split").returncode == 0
     process = pipeline.start("Train", "--workers", "1")
     deadline = time.monotonic() + 120
@@ -240,6 +245,23 @@ def test_raw_columns_are_typed_and_featurized(run: Run, competition: Competition
     assert any(column.startswith("f_date") for column in dates.columns)
     assert train_codes[competition.id_column].tolist() == run.train[competition.id_column].tolist()
     assert test_codes[competition.id_column].tolist() == run.test[competition.id_column].tolist()
+
+
+def test_the_example_table_features_aggregate_and_look_up_the_visits(run: Run, competition: Competition):
+    """VisitTotals (DuckDB's GROUP BY) and LastVisit (a pandas lookup) give each train and test row
+    what pandas computes from the visits table directly."""
+    key = competition.id_column
+    visits = pd.read_csv(run.pipeline.raw / "visits.csv")
+    by_key = visits.groupby(key)
+    latest = visits.sort_values("visit_date", kind="stable").drop_duplicates(key, keep="last").set_index(key)
+    for part, rows in (("train", run.train), ("test", run.test)):
+        totals = pd.read_parquet(done_folder(run.pipeline, "VisitTotals") / f"{part}.parquet")
+        assert totals[key].tolist() == rows[key].tolist()
+        np.testing.assert_array_equal(totals["visits"], by_key.size().loc[rows[key]])
+        np.testing.assert_allclose(totals["visit_amount_mean"], by_key["amount"].mean().loc[rows[key]])
+        last = pd.read_parquet(done_folder(run.pipeline, "LastVisit") / f"{part}.parquet")
+        np.testing.assert_allclose(last["last_visit_amount"], latest["amount"].loc[rows[key]])
+        assert last["last_visit_channel"].astype(str).tolist() == latest["channel"].loc[rows[key]].tolist()
 
 
 def test_second_run_runs_nothing_and_writes_no_folder(run: Run):

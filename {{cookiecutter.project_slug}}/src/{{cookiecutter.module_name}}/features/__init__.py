@@ -2,12 +2,16 @@
 
 from .categorical import CategoryCodes
 from .dates import DateParts
+from .last_visit import LastVisit
 from .numeric import NumericColumns
 from .target_encoding import TargetEncoding
+from .visit_totals import VisitTotals
 
 FEATURES = [
     NumericColumns,
     CategoryCodes,
     DateParts,
     TargetEncoding,
+    VisitTotals,
+    LastVisit,
 ]

@@ -4,6 +4,7 @@ A section maps to the class of the same name, so `[competition] seed = 42` is
 `competition().seed`, and `--competition-seed 7` on the command line overrides it for one run.
 """
 
+import json
 from pathlib import Path
 
 import luigi
@@ -12,14 +13,23 @@ from .. import PROJECT_ROOT
 from .errors import ConfigError
 
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
-RAW_FILES = ("train.csv", "test.csv", "sample_submission.csv")  # in data/raw, where Ingest looks
+# A file of data/raw with one of these endings is a table named by the rest of its name
+# (promoted_content.csv -> promoted_content); when a name has several, the first ending wins.
+TABLE_ENDINGS = (".csv", ".csv.gz", ".parquet")
+ROLES = ("train", "test", "sample_submission")  # the tables that hold the rows, by [competition] key
 
 
 class competition(luigi.Config):  # noqa: N801 - the class name is the luigi.cfg section name
     """What is predicted, from which columns, and how it is scored."""
 
     problem_type = luigi.ChoiceParameter(choices=PROBLEM_TYPES, default="binary")
+    # The row key: one column, or several separated by spaces (a JSON list for names with spaces).
     id_column = luigi.Parameter(default="id")
+    # Names of tables in data/raw: the rows to learn from, the rows to predict (may be the sample
+    # itself, when a competition lists the test rows only there) and the submission's form.
+    train = luigi.Parameter(default="train")
+    test = luigi.Parameter(default="test")
+    sample_submission = luigi.Parameter(default="sample_submission")
     target_column = luigi.Parameter(default="target")
     metric = luigi.Parameter(default="")
     seed = luigi.IntParameter(default=42)
@@ -76,6 +86,14 @@ class ingest(luigi.Config):  # noqa: N801
     column_types = luigi.DictParameter(default={})
 
 
+class duckdb(luigi.Config):  # noqa: N801
+    """DuckDB, which runs features' SQL over the tables out of core: how much memory it may hold
+    before it spills to a folder in the cache (e.g. 4GB; empty: half the machine's memory, shared
+    among the tasks running at once). Its threads are the running task's share of the cores."""
+
+    memory_limit = luigi.Parameter(default="")
+
+
 class s3(luigi.Config):  # noqa: N801
     """Where the competition files are kept in S3 (empty bucket: no S3 source)."""
 
@@ -110,11 +128,82 @@ def raw_dir() -> Path:
     return project_path(paths().raw)
 
 
-def raw_file(name: str) -> Path:
-    """data/raw/<name>, or <name>.gz when only the compressed file is there."""
-    path = raw_dir() / name
-    compressed = path.with_name(f"{name}.gz")
-    return compressed if not path.exists() and compressed.exists() else path
+def table_of(file_name: str) -> str | None:
+    """The table a file of data/raw holds (its name less the ending), or None for other files."""
+    lowered = file_name.lower()
+    ending = next((end for end in TABLE_ENDINGS if lowered.endswith(end)), None)
+    return file_name[: -len(ending)] if ending and len(file_name) > len(ending) else None
+
+
+def raw_tables() -> dict[str, Path]:
+    """Every table in data/raw by name, sorted: its *.csv, *.csv.gz and *.parquet files (hidden
+    files are not tables: they are downloads in progress)."""
+    folder = raw_dir()
+    names = sorted(
+        {table_of(p.name) for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")} - {None}
+        if folder.is_dir()
+        else set()
+    )
+    return {name: table_file(name) for name in names}
+
+
+def table_file(name: str) -> Path:
+    """data/raw's file of table `name` (name.csv, else name.csv.gz, else name.parquet); when there is
+    none yet, the CSV's path (upstream tasks may write it)."""
+    folder = raw_dir()
+    for ending in TABLE_ENDINGS:
+        path = folder / f"{name}{ending}"
+        if path.is_file():
+            return path
+    return folder / f"{name}.csv"
+
+
+def column_names(value: str, key: str) -> list[str]:
+    """A luigi.cfg [competition] value that names columns: one name, several separated by spaces,
+    or a JSON list (for names that hold spaces: ["row id"])."""
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError as error:
+            raise ConfigError(f"luigi.cfg [competition] {key} = {text}: not a JSON list ({error})") from None
+        if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+            raise ConfigError(f"luigi.cfg [competition] {key} = {text}: list column names as strings")
+    else:
+        names = text.split()
+    if not names:
+        raise ConfigError(f"luigi.cfg [competition] {key} is empty: name the column(s)")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"luigi.cfg [competition] {key} names {', '.join(repeated)} twice")
+    return names
+
+
+def key_columns() -> list[str]:
+    """The columns whose values together identify a row of train, test and the sample: [competition]
+    id_column, checked."""
+    return column_names(checked_competition().id_column, "id_column")
+
+
+def table_names() -> dict[str, str]:
+    """The tables that hold the rows, by role (train, test, sample_submission): [competition]
+    train, test and sample_submission, checked. test may be the sample itself."""
+    cfg = competition()
+    names = {role: getattr(cfg, role).strip() for role in ROLES}
+    for role, name in names.items():
+        if not name:
+            raise ConfigError(f"luigi.cfg [competition] {role} is empty: name a table of data/raw (a file's stem)")
+    if names["train"] in (names["test"], names["sample_submission"]):
+        raise ConfigError(
+            f"luigi.cfg [competition] train = {names['train']}: name another table for test and the sample"
+        )
+    return names
+
+
+def sample_is_test() -> bool:
+    """Whether the test rows are the sample's (AmEx: test customers are listed only there)."""
+    names = table_names()
+    return names["test"] == names["sample_submission"]
 
 
 def cache_url() -> str | None:
@@ -153,7 +242,7 @@ def checked_competition() -> competition:
         raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds}: need 2 or more")
     if cfg.seed < 0:
         raise ConfigError(f"luigi.cfg [competition] seed = {cfg.seed}: need a non-negative integer")
-    if not cfg.id_column or not cfg.target_column or cfg.id_column == cfg.target_column:
+    if not cfg.target_column or cfg.target_column in column_names(cfg.id_column, "id_column"):
         raise ConfigError(
             "luigi.cfg [competition] id_column and target_column must be set and differ "
             f"(got {cfg.id_column!r} and {cfg.target_column!r})"

@@ -1,7 +1,7 @@
 """Every task of the pipeline, for `luigi --module <package>.tasks <Task>` and for notebooks.
 
-(Fetch or Download ->) RawData -> Ingest -> Split -> features (FEATURES) -> Train (one per model) -> Blend
--> Submission (-> Push)
+(Fetch or Download ->) RawData -> Ingest -> Split -> features (FEATURES; each with the Table of every
+other table it reads) -> Train (one per model) -> Blend -> Submission (-> Push)
 """
 
 from .data.download import Download
@@ -9,6 +9,7 @@ from .data.fetch import Fetch
 from .data.ingest import Ingest
 from .data.raw import RawData
 from .data.split import Split
+from .data.table import Table
 from .registry import FEATURES, Features
 from .runs.push import Push
 from .training.blend import Blend
@@ -28,6 +29,7 @@ __all__ = [
     "RawData",
     "Split",
     "Submission",
+    "Table",
     "Train",
     "Tune",
 ]

@@ -3,8 +3,9 @@
 The archive is downloaded into a hidden temporary folder in data/raw and unpacked there (its
 members inflated as they arrive, see unzip.py, checked against the archive's CRC-32s): a zip
 of one folder loses that folder, `.zip` members (Kaggle's `train.csv.zip`) are unpacked too, and
-train.csv, test.csv and sample_submission.csv are moved to the top wherever they were. Only
-when every file is whole are they moved into data/raw, so a failure leaves it as it was.
+the tables that hold the rows ([competition] train, test, sample_submission: train.csv, ...) are
+moved to the top wherever they were. Every file of the archive comes: each table a feature reads.
+Only when every file is whole are they moved into data/raw, so a failure leaves it as it was.
 `data/raw/.download.json` records what was downloaded: a second `make download` sends no
 request at all; `make download FORCE=1` downloads again.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import luigi
 
-from ..config import RAW_FILES, kaggle, raw_dir, shown
+from ..config import kaggle, raw_dir, shown, table_names, table_of
 from ..errors import DataError
 from ..services import kaggle_api
 from ..storage.cache import atomic_file, remove_abandoned
@@ -74,13 +75,14 @@ def _unpack_inner_zips(into: Path, names: list[str], what: str) -> list[str]:
 
 
 def _to_top(into: Path, names: list[str], what: str) -> list[str]:
-    """train.csv, test.csv and sample_submission.csv (or .gz) at the top of `into`, from wherever
-    they were in the archive; one DataError naming what was found when one is missing or twice there."""
+    """The tables that hold the rows (train.csv, or .csv.gz or .parquet, ...) at the top of `into`,
+    from wherever they were in the archive; one DataError naming what was found when one is missing
+    or twice there."""
     missing, twice = [], []
-    for wanted in RAW_FILES:
-        if wanted in names or f"{wanted}.gz" in names:
+    for wanted in dict.fromkeys(table_names().values()):
+        if any(table_of(name) == wanted for name in names):
             continue
-        found = [name for name in names if PurePosixPath(name).name in (wanted, f"{wanted}.gz")]
+        found = [name for name in names if table_of(PurePosixPath(name).name) == wanted]
         if len(found) == 1:
             top = PurePosixPath(found[0]).name
             os.replace(into / found[0], into / top)
@@ -92,14 +94,14 @@ def _to_top(into: Path, names: list[str], what: str) -> list[str]:
         problem = "; ".join(
             part
             for part in (
-                f"no {', '.join(missing)}" if missing else "",
+                f"no {', '.join(f'{name}.csv' for name in missing)} (nor .csv.gz, .parquet)" if missing else "",
                 f"more than one {', '.join(twice)}" if twice else "",
             )
             if part
         )
         raise DataError(
-            f"{what}: {problem} (it holds: {held or 'nothing'}); data/raw was not changed: put the "
-            "competition's train.csv, test.csv and sample_submission.csv there yourself"
+            f"{what}: {problem} (it holds: {held or 'nothing'}); data/raw was not changed: set luigi.cfg "
+            "[competition] train, test and sample_submission to its tables, or put the files there yourself"
         )
     return names
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config import checked_competition, shown
+from ..config import checked_competition, key_columns, shown
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 
 def scheme_folds(scheme: str, data: Ingest, facts: dict) -> pd.DataFrame:
-    """The folds table (id, fold[, fits]) of a scheme other than stratified / regression kfold."""
+    """The folds table (key columns, fold[, fits]) of a scheme other than stratified / regression kfold."""
     import numpy as np
 
     cfg = checked_competition()
-    ids = data.load("train", columns=[cfg.id_column])
+    ids = data.load("train", columns=key_columns())
     if scheme == "kfold":
         return ids.assign(fold=shuffled_folds(len(ids), cfg.n_folds, cfg.seed))
     if scheme == "time":
@@ -58,7 +58,7 @@ def _column(data: Ingest, facts: dict, key: str, name: str, time: bool = False) 
     """A train column named by [competition] <key>: present, and for time a number or a date."""
     import numpy as np
 
-    where = shown(data.inputs()["train.csv"])
+    where = shown(data.inputs()["train"])
     if not name:
         raise ConfigError(f"luigi.cfg [competition] {key} is empty: the fold scheme needs a column of train")
     kind = facts["schema"]["train"].get(name)

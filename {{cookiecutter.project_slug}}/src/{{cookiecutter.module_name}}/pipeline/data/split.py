@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..config import checked_competition, shown
+from ..config import checked_competition, key_columns, shown
 from ..errors import ConfigError, DataError
 from ..storage.cache import CachedTask
 from .ingest import Ingest
@@ -43,7 +43,7 @@ class Split(CachedTask):
         data = Ingest()
         facts = data.manifest()["facts"]
         rows = facts["rows"]["train"]
-        where = f"{shown(data.inputs()['train.csv'])}: target {cfg.target_column!r}"
+        where = f"{shown(data.inputs()['train'])}: target {cfg.target_column!r}"
         if rows < cfg.n_folds:
             raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {rows} rows")
         scheme = fold_scheme(cfg.folds, cfg.problem_type)
@@ -77,12 +77,12 @@ class Split(CachedTask):
         }
 
     def _write(self, data: Ingest, folds_of) -> Iterator[pd.DataFrame]:
-        """The folds table (id, fold), one batch of Ingest's train rows at a time;
+        """The folds table (key columns, fold), one batch of Ingest's train rows at a time;
         folds_of(rows, rows_before) gives the folds of a batch."""
-        cfg = checked_competition()
+        cfg, keys = checked_competition(), key_columns()
         done = 0
-        for rows in data.batches("train", [cfg.id_column, cfg.target_column]):
-            yield rows[[cfg.id_column]].assign(fold=folds_of(rows, done))
+        for rows in data.batches("train", [*keys, cfg.target_column]):
+            yield rows[keys].assign(fold=folds_of(rows, done))
             done += len(rows)
 
 

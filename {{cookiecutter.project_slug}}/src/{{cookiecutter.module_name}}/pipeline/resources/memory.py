@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+from pathlib import Path
 
 
 @functools.cache
@@ -32,3 +34,17 @@ def return_freed_memory() -> None:
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     if _libc() is not None:
         _libc().malloc_trim(0)
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its container's limit when lower
+    (cgroup v2); None where the system does not say (Windows)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total

@@ -37,6 +37,7 @@ from .disk import sync_file, sync_folder, sync_tree, write_error
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 MANIFEST = "manifest.json"
 DAMAGED_PREFIX = ".damaged-"
@@ -359,11 +360,12 @@ class CachedTask(luigi.Task):
         return {}
 
     @abc.abstractmethod
-    def build(self) -> dict[str, pd.DataFrame | Iterable[pd.DataFrame]]:
+    def build(self) -> dict[str, pd.DataFrame | Iterable[pd.DataFrame | pa.RecordBatch]]:
         """Compute the task's results: named tables, plus any files written to self.workdir.
 
-        A table may be an iterable of DataFrames (a generator): each is written as one Parquet
-        row group as it comes, so a large result is never held whole.
+        A table may be an iterable of DataFrames or Arrow record batches (a generator): each is
+        written as one Parquet row group as it comes, so a large result is never held whole.
+        Tables are written in the order given, each to its end before the next.
         """
 
     # -- identity --
@@ -566,8 +568,9 @@ class _NotOnS3Error(Exception):
     """done_folder(): S3 has no such result (the PipelineError that follows says so)."""
 
 
-def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
-    """Write a DataFrame, or DataFrames one row group each, as Parquet; return the rows written."""
+def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame | pa.RecordBatch]) -> int:
+    """Write a DataFrame, or DataFrames (or Arrow record batches) one row group each, as Parquet;
+    return the rows written."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -578,10 +581,13 @@ def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame]) -> in
     rows, writer = 0, None
     try:
         for frame in table:
-            part = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
+            if isinstance(frame, pa.RecordBatch):
+                part = pa.Table.from_batches([frame])
+            else:
+                part = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
             writer = writer or pq.ParquetWriter(path, part.schema)
             writer.write_table(part)
-            rows += len(frame)
+            rows += part.num_rows
     finally:
         if writer:
             writer.close()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import luigi
 
-from ..config import blend, checked_competition
+from ..config import blend, checked_competition, key_columns
 from ..data.ingest import Ingest
 from ..data.split import Split
 from ..errors import ConfigError
@@ -65,7 +65,8 @@ class Blend(CachedTask):
         check_same_split(trains)
         oofs = [task.load("oof") for task in trains]
         first = oofs[0]
-        columns = [c for c in first.columns if c not in (cfg.id_column, cfg.target_column, "fold")]
+        keys = key_columns()
+        columns = [c for c in first.columns if c not in (*keys, cfg.target_column, "fold")]
         scored = first["fold"].to_numpy() >= 0  # rows no fold validates (time folds) choose and score nothing
         fold = first["fold"].to_numpy()[scored]
         y = Train(model=trains[0].model).target()[0][scored]
@@ -105,12 +106,12 @@ class Blend(CachedTask):
         return {
             "oof": pd.concat(
                 [
-                    first[[cfg.id_column, cfg.target_column, "fold"]],
+                    first[[*keys, cfg.target_column, "fold"]],
                     pd.DataFrame(_all_rows(nested_oof, scored), columns=columns),
                 ],
                 axis=1,
             ),
-            "test": pd.concat([tests[0][[cfg.id_column]], pd.DataFrame(blended_test, columns=columns)], axis=1),
+            "test": pd.concat([tests[0][keys], pd.DataFrame(blended_test, columns=columns)], axis=1),
             "weights": pd.DataFrame({"model": names, "weight": weights}),
             "scores": pd.DataFrame({"fold": range(cfg.n_folds), "in_sample": in_sample, "nested": nested}),
             **tables,

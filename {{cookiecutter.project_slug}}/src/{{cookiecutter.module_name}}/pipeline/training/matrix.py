@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config import checked_competition
+from ..config import key_columns
 from ..errors import DataError
 from ..resources.memory import return_freed_memory
 
@@ -27,13 +27,13 @@ def feature_columns(features: list[Feature]) -> dict[str, Feature]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    id_column = checked_competition().id_column
+    keys = set(key_columns())
     made_by: dict[str, Feature] = {}
     for task in features:
         with task.reading("train") as path:  # a damaged file: one line naming the result
             schema = pq.read_schema(path)
         for field in schema:
-            if field.name == id_column:
+            if field.name in keys:
                 continue
             if field.name in made_by:
                 raise DataError(

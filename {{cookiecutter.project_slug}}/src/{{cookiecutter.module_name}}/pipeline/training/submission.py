@@ -1,4 +1,4 @@
-"""Submission: the test predictions in sample_submission.csv's exact columns and row order."""
+"""Submission: the test predictions in the sample submission's exact columns and row order."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import checked_competition, shown, submissions_dir
+from ..config import checked_competition, key_columns, shown, submissions_dir
 from ..data.ingest import Ingest
 from ..errors import DataError
 from ..runs import run_id
@@ -42,7 +42,7 @@ class Submission(CachedTask):
         return Train()
 
     def settings(self) -> dict[str, Any]:
-        return {"id_column": checked_competition().id_column}
+        return {"id_column": checked_competition().id_column}  # the key columns, as luigi.cfg names them
 
     def complete(self) -> bool:
         """Done when the results are (sizes checked, upstream included) and the copy in submissions/
@@ -67,9 +67,10 @@ class Submission(CachedTask):
         predictions = model.load("test")
         manifest = model.manifest()
         facts = manifest["facts"]
-        submission = make_submission(sample, predictions, cfg.id_column, cfg.problem_type, facts["classes"])
-        where = shown(data.inputs()["sample_submission.csv"])
-        validate(submission, sample, cfg.id_column, where)
+        keys = key_columns()
+        submission = make_submission(sample, predictions, keys, cfg.problem_type, facts["classes"])
+        where = shown(data.inputs()["sample_submission"])
+        validate(submission, sample, keys, where)
 
         submission.to_csv(self.workdir / FILE, index=False)
         score, run = facts["cv_score"], run_id(manifest)
@@ -86,20 +87,31 @@ class Submission(CachedTask):
         return submissions_dir() / self.manifest()["facts"]["file"]  # on S3: the manifest only
 
 
+def _key_index(frame: pd.DataFrame, keys: list[str]) -> pd.Index:
+    """The rows' keys as an index of text values (one column) or of tuples of them (several)."""
+    import pandas as pd
+
+    if len(keys) == 1:
+        return pd.Index(frame[keys[0]].astype("string").to_numpy())
+    return pd.MultiIndex.from_arrays([frame[key].astype("string").to_numpy() for key in keys])
+
+
 def make_submission(
-    sample: pd.DataFrame, predictions: pd.DataFrame, id_column: str, problem_type: str, classes: list
+    sample: pd.DataFrame, predictions: pd.DataFrame, keys: str | list[str], problem_type: str, classes: list
 ) -> pd.DataFrame:
-    """Fill the sample's prediction columns, in its row order.
+    """Fill the sample's prediction columns, in its row order, each row's predictions found by its key
+    (the key columns' values, compared as text).
 
     Columns named after the classes get each class's probability; a single column gets
     P(positive class) for binary, the most likely label for multiclass, the value for regression.
     """
     import numpy as np
 
-    by_id = predictions.set_index(predictions[id_column].astype("string").to_numpy()).drop(columns=[id_column])
-    aligned = by_id.reindex(sample[id_column].astype("string"))
-    targets = [c for c in sample.columns if c != id_column]
-    submission = sample[[id_column]].copy()
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    by_id = predictions.drop(columns=keys).set_axis(_key_index(predictions, keys))
+    aligned = by_id.reindex(_key_index(sample, keys))
+    targets = [c for c in sample.columns if c not in keys]
+    submission = sample[keys].copy()
     class_names = [str(c) for c in classes]
     if classes and sorted(targets) == sorted(class_names):
         if problem_type == "binary":
@@ -122,14 +134,15 @@ def make_submission(
     return submission
 
 
-def validate(submission: pd.DataFrame, sample: pd.DataFrame, id_column: str, where: str) -> None:
-    """Same columns, ids and row order as the sample; no missing or infinite values."""
+def validate(submission: pd.DataFrame, sample: pd.DataFrame, keys: str | list[str], where: str) -> None:
+    """Same columns, keys and row order as the sample; no missing or infinite values."""
     import numpy as np
     import pandas as pd
 
+    keys = [keys] if isinstance(keys, str) else list(keys)
     if list(submission.columns) != list(sample.columns):
         raise DataError(f"{where}: submission columns {list(submission.columns)} differ from {list(sample.columns)}")
-    if len(submission) != len(sample) or not submission[id_column].equals(sample[id_column]):
+    if len(submission) != len(sample) or not submission[keys].equals(sample[keys]):
         raise DataError(f"{where}: submission ids or row order differ from the sample")
     for column in submission.columns:
         values = submission[column]

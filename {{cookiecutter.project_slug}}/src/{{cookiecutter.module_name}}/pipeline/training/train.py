@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import luigi
 import luigi.interface
 
-from ..config import checked_competition, train
+from ..config import checked_competition, key_columns, train
 from ..data.ingest import Ingest
 from ..data.split import Split
 from ..registry import FEATURES, model_named
@@ -185,7 +185,7 @@ class Train(_CrossValidation):
     """K-fold cross-validation of the model on the registered features: one TrainFold per fold,
     combined here.
 
-    Writes `oof` (id, target, fold and the prediction of the model that did not see the row), `test`
+    Writes `oof` (key columns, target, fold and the prediction of the model that did not see the row), `test`
     (test predictions averaged over the fold models), `scores` (the CV score per fold) and
     `importance` (permutation importance of each column on the held-out rows); the manifest's
     facts hold the overall CV score.
@@ -223,11 +223,12 @@ class Train(_CrossValidation):
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
-        rows = Ingest().load("train", columns=[cfg.id_column, cfg.target_column])
+        keys = key_columns()
+        rows = Ingest().load("train", columns=[*keys, cfg.target_column])
         fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
         columns = self.prediction_columns(classes)
         oof = np.zeros((len(y), len(columns)))
-        test_ids = Ingest().load("test", columns=[cfg.id_column])
+        test_ids = Ingest().load("test", columns=keys)
         test = np.zeros((len(test_ids), len(columns)))
         oof[fold < 0] = np.nan  # rows no fold validates (time folds): left out of the CV score
         fold_scores, importance = [], []
