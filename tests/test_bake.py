@@ -36,7 +36,7 @@ CASES = [
         "competition": "house-prices",
         "s3_bucket": "my.kaggle-bucket",
         "s3_prefix": "comps/house-prices",
-        "id_column": "row id",
+        "id_column": "display_id ad_id",
         "target_column": "Sale Price",
         "seed": "4294967295",
     },

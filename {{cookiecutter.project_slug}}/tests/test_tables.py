@@ -325,7 +325,9 @@ def test_a_repeated_key_or_a_missing_key_column_is_one_line(
 
 # --- tables a feature reads: declared, missing, changed -------------------------------------------
 
-READERS = """
+READERS = (
+    f"from {MODULE}.features.stub import HistoryFeature\n"
+    + """
 
 class ReadsA(Feature):
     def tables(self):
@@ -350,8 +352,13 @@ class ReadsB(Feature):
         return df[self.keys()].merge(b, how="left").drop(columns=self.keys()).set_axis(df.index)
 
 
-FEATURES = [ReadsA, ReadsB]
+class Stub(HistoryFeature):
+    pass  # features/stub.py's HistoryFeature as it comes
+
+
+FEATURES = [ReadsA, ReadsB, Stub]
 """
+)
 
 BROKEN = """
 
@@ -386,24 +393,35 @@ FEATURES = [ReadsNoSuchTable, JoinsOnAMissingKey, AsksForAMissingColumn]
 """
 
 
-def two_tables(pipeline: Pipeline, competition: Competition, key_in_a: bool = True) -> None:
+def two_tables(pipeline: Pipeline, competition: Competition, key_in_a: bool = True) -> pd.DataFrame:
+    """table_a (three rows per row), table_b.parquet (one per row), and the stub's history_table and
+    lookup_table (the rows get its lookup_column); returns the history table."""
     train, test, sample = tiny_dataset(competition, n_train=60, n_test=20, seed=5)
+    train, test = (t.assign(lookup_column=t["f_count"].fillna(0).astype(int) % 3) for t in (train, test))
     ids = pd.concat([train, test])[competition.id_column].to_numpy()
     a = pd.DataFrame({competition.id_column: np.repeat(ids, 3), "x": np.arange(3 * len(ids))})
     b = pd.DataFrame({competition.id_column: ids, "y": np.arange(len(ids)) * 2.0})
-    pipeline.write_raw(train, test, sample, table_a=a if key_in_a else a.rename(columns={competition.id_column: "k"}))
+    history = pd.DataFrame({competition.id_column: np.repeat(ids[::2], 2), "amount": np.arange(len(ids[::2]) * 2.0)})
+    lookup = pd.DataFrame({"lookup_column": [0, 1, 2], "lookup_value": [0.5, 1.5, 2.5]})
+    a = a if key_in_a else a.rename(columns={competition.id_column: "k"})
+    pipeline.write_raw(train, test, sample, table_a=a, history_table=history, lookup_table=lookup)
     b.to_parquet(pipeline.raw / "table_b.parquet", index=False)
+    return history
 
 
 def test_a_changed_table_reruns_only_the_features_that_declared_it(tmp_path: Path, competition: Competition):
     """Features are built from the tables they declare; changing one table re-runs its Table and the
     feature that reads it, nothing else."""
     pipeline = Pipeline(tmp_path, **quick({}))
-    two_tables(pipeline, competition)
+    history = two_tables(pipeline, competition)
     with_features(pipeline, READERS)
     first = pipeline.run("Features")
     assert first.returncode == 0, describe(first)
-    assert sorted(tasks_run(first)) == sorted(["Ingest", "Split", "Table", "Table", "ReadsA", "ReadsB"])
+    assert sorted(tasks_run(first)) == sorted(["Ingest", "Split", *["Table"] * 4, "ReadsA", "ReadsB", "Stub"])
+    stub = result(pipeline, "Stub", "train")  # the stub's HistoryFeature, as it comes
+    counts = history.groupby(competition.id_column).size().reindex(stub[competition.id_column])
+    np.testing.assert_array_equal(stub["history_rows"].to_numpy(dtype=float), counts.to_numpy(dtype=float))
+    assert stub["lookup_value"].notna().all()
     table = pd.read_csv(pipeline.raw / "table_a.csv")
     table.assign(x=table["x"] + 1).to_csv(pipeline.raw / "table_a.csv", index=False)
     second = pipeline.run("Features")
@@ -425,7 +443,7 @@ def test_a_missing_table_or_key_column_is_one_line_each(tmp_path: Path, competit
     lines = errors(run)
     expected = {
         "ReadsNoSuchTable": "ERROR: ReadsNoSuchTable: data/raw has no table 'nosuch' (a .csv, .csv.gz or .parquet "
-        "file; tables there: sample_submission, table_a, table_b, test, train)",
+        "file; tables there: history_table, lookup_table, sample_submission, table_a, table_b, test, train)",
         "JoinsOnAMissingKey": "ERROR: JoinsOnAMissingKey: its SQL failed: Binder Error: Referenced column "
         f'"{competition.id_column}"',
         "AsksForAMissingColumn": "ERROR: AsksForAMissingColumn: table 'table_b' has no column 'nosuch_column'",
