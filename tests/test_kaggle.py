@@ -51,7 +51,7 @@ def loop(bake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     """A binary project baked with competition=demo-comp, and the fake serving its archive."""
     root = tmp_path_factory.mktemp("kaggle")
     project = bake(root, competition=SLUG)
-    files = small_competition()
+    files = {**small_competition(), "visits.parquet": small_visits()}
     with zipfile.ZipFile(root / "archive.zip", "w", zipfile.ZIP_DEFLATED) as bundle:
         for name, data in files.items():
             bundle.writestr(name, data)
@@ -62,11 +62,34 @@ def loop(bake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
         yield Loop(project, fake, fake.environment(root / "home"), files)
 
 
+def small_visits(rows: int = 300, seed: int = 0) -> bytes:
+    """An auxiliary table of small_competition's rows, in the shape of the demo's `visits` (which the
+    example features read), as a Parquet file's bytes."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(0, rows, 4 * rows)
+    visits = pd.DataFrame(
+        {
+            "id": owner,
+            "visit_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, len(owner)), unit="D"),
+            "amount": rng.normal(50, 10, len(owner)).round(2),
+            "channel": rng.choice(["web", "store"], len(owner)),
+        }
+    )
+    buffer = io.BytesIO()
+    visits.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 def test_download_all_submit_lb_through_make(loop: Loop):
-    """The day's loop: `make download` gets the files, `make all` makes a submission without a
-    request to Kaggle, `make submit` uploads it with the run id and CV in its description and
-    keeps the ref (a second submit is refused), and `make lb` writes the public score into the
-    run's record, which `make runs` shows."""
+    """The day's loop: `make download` gets every file of the competition (an auxiliary table too),
+    `make all` makes a submission from all its tables without a request to Kaggle, `make submit`
+    uploads it with the run id and CV in its description and keeps the ref (a second submit is
+    refused), and `make lb` writes the public score into the run's record, which `make runs` shows."""
     env = loop.environment
     downloaded = make(loop.project, "download", environment=env)
     assert tasks_run(downloaded) == ["Download"], downloaded.stdout
@@ -78,6 +101,7 @@ def test_download_all_submit_lb_through_make(loop: Loop):
 
     built = make(loop.project, "all", environment=env)
     assert "Download" not in tasks_run(built) and len(loop.fake.requests) == sent
+    assert {"Table", "VisitTotals", "LastVisit"} <= set(tasks_run(built)) and "WARNING" not in built.stderr
     [line] = [line for line in built.stdout.splitlines() if line.startswith("Run record: ")]
     record_path = loop.project / line.removeprefix("Run record: ")
     run = json.loads(record_path.read_text())["run_id"]

@@ -76,6 +76,22 @@ def test_fetch_downloads_the_files_and_a_second_run_gets_nothing(bucket: Bucket,
     assert not [p for p in raw.iterdir() if p.name.startswith(".fetch-")]
 
 
+def test_every_object_under_the_prefix_comes_and_a_refresh_lists_them_again(bucket: Bucket, raw: Path):
+    """`files = *` (the default) fetches every object under the prefix, every table of the competition;
+    done without a request afterwards; a refresh lists the prefix again and gets an object added since."""
+    upload_competition(bucket)
+    bucket.put("history.csv", b"id,amount\n1,2.5\n3,1.0\n")
+    assert fetch()
+    assert snapshot(raw).keys() - {".fetch.json"} == {*FILES, "history.csv"}
+    before = len(bucket.server.log.requests)
+    assert fetch_task(refresh=False).complete()
+    assert len(bucket.server.log.requests) == before
+    bucket.put("lookup.parquet", b"PAR1")
+    assert fetch()
+    assert (raw / "lookup.parquet").read_bytes() == b"PAR1"
+    assert fetch_task(refresh=False).complete()
+
+
 def test_fetch_without_refresh_is_done_with_no_request(bucket: Bucket, raw: Path):
     """Once fetched, Fetch() (what RawData requires) is complete from the local record alone."""
     upload_competition(bucket)
@@ -433,7 +449,8 @@ def test_multipart_object_replaced_before_its_parts_arrive(bucket: Bucket, raw: 
 
 def test_the_command_line_prints_one_error_line(bucket: Bucket, tmp_path: Path):
     """`python -m <package> Fetch` with a missing object: one ERROR line, no traceback, exit != 0."""
-    pipeline = Pipeline(tmp_path / "cli", s3={"bucket": bucket.name, "prefix": "comp"})
+    files = json.dumps(list(FILES))
+    pipeline = Pipeline(tmp_path / "cli", s3={"bucket": bucket.name, "prefix": "comp", "files": files})
     result = pipeline.run("Fetch", "--refresh")
     assert result.returncode != 0, describe(result)
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]

@@ -99,7 +99,7 @@ class s3(luigi.Config):  # noqa: N801
 
     bucket = luigi.Parameter(default="")
     prefix = luigi.Parameter(default="")
-    files = luigi.Parameter(default='["train.csv", "test.csv", "sample_submission.csv"]')  # JSON list or names
+    files = luigi.Parameter(default="*")  # a JSON list or names; patterns match the objects under the prefix
     max_attempts = luigi.IntParameter(default=5)
 
 

@@ -1,6 +1,9 @@
 """Fetch: the competition files from S3 into data/raw, verified, atomically, only when changed.
 
-Every configured file is first asked for with a HEAD (size, ETag, checksum). A file whose object
+A name of [s3] files may be a pattern (`*`, every object under the prefix: every table of the
+competition); a refresh lists the prefix and records what each pattern matched in the state file,
+so an up-to-date run still makes no request. Every configured file is first asked for with a HEAD
+(size, ETag, checksum). A file whose object
 has the ETag and size recorded in `data/raw/.fetch.json`, and whose local copy still has the
 recorded size and mtime, is not downloaded again; nor is a file already in data/raw with the
 object's size and checksum (computed locally). The others are downloaded (multipart, in
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import gzip
 import hashlib
 import json
@@ -68,17 +72,43 @@ def configured_files() -> list[str]:
     return names
 
 
-def planned() -> list[Planned]:
-    """The configured files, each checked to stay inside data/raw (before any network call)."""
+LISTING = "listing"  # in the state file: the names each pattern of [s3] files matched when last listed
+
+
+def is_pattern(name: str) -> bool:
+    """Whether a name of [s3] files is a glob pattern (`*`, `*.csv`, `data/*`)."""
+    return any(c in name for c in "*?[")
+
+
+def planned(listing: dict[str, list[str]] | None = None) -> list[Planned]:
+    """The configured files, patterns replaced by the names they matched (`listing`), each checked to
+    stay inside data/raw (before any network call)."""
     folder = raw_dir()
-    files = configured_files()
-    if not files:
-        raise ConfigError('luigi.cfg [s3] files is empty: list the competition files, e.g. ["train.csv"]')
+    entries = configured_files()
+    if not entries:
+        raise ConfigError('luigi.cfg [s3] files is empty: list the competition files, e.g. ["train.csv"], or *')
+    files = list(dict.fromkeys(n for e in entries for n in ((listing or {}).get(e, []) if is_pattern(e) else [e])))
     for name in files:
         remote.local_path(name, folder)
         if name.endswith(".gz"):
             remote.local_path(name.removesuffix(".gz"), folder)
     return [Planned(name, remote.key_of(name), remote.url(remote.key_of(name))) for name in files]
+
+
+def listed(client: Any, patterns: list[str]) -> dict[str, list[str]]:
+    """The objects under [s3] prefix that each pattern matches (names relative to the prefix); a
+    pattern that matches none is a ConfigError."""
+    base = remote.key_of("")
+    names = []
+    with remote.errors_as_one_line(client, remote.url(base)):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=remote.bucket(), Prefix=base):
+            names += [item["Key"][len(base) :] for item in page.get("Contents", [])]
+    names = sorted(name for name in names if name and not name.endswith("/"))
+    found = {pattern: [name for name in names if fnmatch.fnmatchcase(name, pattern)] for pattern in patterns}
+    for pattern, matched in found.items():
+        if not matched:
+            raise ConfigError(f"luigi.cfg [s3] files: {pattern!r} matches no object under {remote.url(base)}")
+    return found
 
 
 def read_state(folder: Path, name: str = STATE) -> dict[str, Any]:
@@ -486,15 +516,24 @@ class Fetch(luigi.Task):
         if self.refresh and not getattr(self, "_refreshed", False):
             return False
         folder, state = raw_dir(), read_state(raw_dir())
-        return all(_unchanged_locally(state.get(p.url, {}), folder) for p in planned())
+        listing = state.get(LISTING, {})
+        if any(is_pattern(entry) and entry not in listing for entry in configured_files()):
+            return False
+        return all(_unchanged_locally(state.get(p.url, {}), folder) for p in planned(listing))
 
     def run(self) -> None:
         folder = raw_dir()
         folder.mkdir(parents=True, exist_ok=True)
         _remove_abandoned(folder)
-        files = planned()
+        planned()  # the names checked before any request
         client = remote.client()
         state = read_state(folder)
+        patterns = [entry for entry in configured_files() if is_pattern(entry)]
+        if patterns:
+            state[LISTING] = listed(client, patterns)
+        else:
+            state.pop(LISTING, None)
+        files = planned(state.get(LISTING))
         stale = []
         for p in files:
             with remote.errors_as_one_line(client, p.url):
