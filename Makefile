@@ -9,7 +9,7 @@ BOOTSTRAP_PYTHON ?= python3
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: help demo test lint bench bench-durable bench-scheduler bench-s3cache clean lock openmp
+.PHONY: help demo test lint bench bench-durable bench-scheduler bench-s3cache bench-tables clean lock openmp
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ REPEAT ?= 10
 TRAIN_ROWS ?= 1000000
 REPEAT_DURABLE ?= 3
 S3_ROWS ?= 500000
+CUSTOMERS ?= 1550000
+CLICKS ?= 50000000
+MEMORY_LIMIT ?= 1GB
 
 bench: $(STAMP) ## the pipeline on a large synthetic competition against plain pandas (N_ROWS=...)
 	$(PYTHON) bench/large.py --rows $(N_ROWS) --test-rows $(N_TEST_ROWS) --scale $(SCALE) --repeat $(REPEAT) \
@@ -67,6 +70,9 @@ bench-scheduler: $(STAMP) ## workers of luigid: 2 against 1 on 4 CPU-bound featu
 
 bench-s3cache: $(STAMP) ## the cache on S3 (moto): 2 machines' workers against 1, up-to-date make all against local (S3_ROWS=...)
 	$(PYTHON) bench/s3cache.py --rows $(S3_ROWS) --repeat $(REPEAT_DURABLE)
+
+bench-tables: $(STAMP) ## features over other tables (DuckDB) against pandas: AmEx- and Outbrain-shaped (CUSTOMERS=, CLICKS=)
+	$(PYTHON) bench/tables.py --customers $(CUSTOMERS) --clicks $(CLICKS) --memory-limit $(MEMORY_LIMIT)
 
 lint: $(STAMP) ## ruff on the tests and benchmarks (hooks and baked code are rendered and linted by the tests)
 	$(PYTHON) -m ruff check tests bench
