@@ -464,3 +464,15 @@ def test_example_features_make_no_columns_without_their_table(tmp_path: Path, co
     for feature in ("VisitTotals", "LastVisit"):
         assert f"WARNING: {feature}: data/raw has no table 'visits'" in run.stderr
         assert list(result(pipeline, feature, "train").columns) == [competition.id_column]
+
+
+def test_a_rows_table_data_raw_lacks_is_one_line(tmp_path: Path, competition: Competition):
+    """[competition] train naming a table data/raw does not have: one line naming it, listing the
+    tables there and the keys to set."""
+    pipeline = Pipeline(tmp_path, **quick({"train": "train_labels"}))
+    pipeline.write_raw(*tiny_dataset(competition, n_train=60, n_test=20))
+    run = pipeline.run("Ingest")
+    assert run.returncode != 0
+    [line] = errors(run)
+    assert "no table train_labels" in line and "tables there: sample_submission, test, train" in line, line
+    assert "[competition] train, test and sample_submission" in line and "Traceback" not in run.stderr

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-# The rows' tables as a feature reads them: Ingest's copies.
-ROLE_FILES = {"train": "train", "test": "test", "sample_submission": "sample_submission"}
-
 
 class Feature(CachedTask):
     """A group of feature columns for the train and test rows, keyed by the key columns.
@@ -146,9 +143,9 @@ class Feature(CachedTask):
                 f"{self.task_family}: table {name!r} is not in its tables() ({', '.join(declared) or 'none'}); "
                 "declare it there"
             )
-        for role in ("sample_submission", "train", "test"):
+        for role in ("sample_submission", "train", "test"):  # Ingest's copies, named by role
             if roles[role] == name:
-                return Ingest(), ROLE_FILES[role]
+                return Ingest(), role
         return Table(name=name), FILE
 
     @contextlib.contextmanager
