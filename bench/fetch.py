@@ -79,7 +79,7 @@ def main() -> None:
             project, package = bake(Path(tmp) / "bake")
             os.environ["LUIGI_CONFIG_PATH"] = str(project / "luigi.cfg")
             sys.path.insert(0, str(project / "src"))
-            fetch = importlib.import_module(f"{package}.data.fetch")
+            fetch = importlib.import_module(f"{package}.pipeline.data.fetch")
 
             import boto3
 

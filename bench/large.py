@@ -151,7 +151,7 @@ valid.to_csv(sys.argv[2] + "/valid.csv", index=False)
 
 READ_COLUMNS = """
 import json, statistics, sys, time
-from kaggle_competition.tasks import Ingest
+from kaggle_competition.pipeline.tasks import Ingest
 
 def seconds(columns):
     times = []
@@ -169,7 +169,7 @@ CPU_FEATURES = '''"""Four CPU-bound features for the benchmark: ranks of product
 
 from __future__ import annotations
 
-from .base import Feature
+from ..pipeline import Feature
 
 
 class _Ranks(Feature):

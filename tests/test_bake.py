@@ -58,18 +58,24 @@ EXPECTED_FILES = [
 PACKAGE_FILES = [
     "__init__.py",
     "__main__.py",
-    "cache.py",
-    "config.py",
-    "tasks.py",
-    "data/ingest.py",
-    "data/split.py",
     "features/__init__.py",
     "features/stub.py",
-    "model/train.py",
-    "model/submission.py",
-    "runs/__main__.py",
-    "runs/record.py",
+    "models/__init__.py",
+    "models/stub.py",
+    "pipeline/__init__.py",
+    "pipeline/registry.py",
+    "pipeline/tasks.py",
+    "pipeline/storage/cache.py",
+    "pipeline/config.py",
+    "pipeline/data/ingest.py",
+    "pipeline/data/split.py",
+    "pipeline/training/train.py",
+    "pipeline/training/submission.py",
+    "pipeline/runs/__main__.py",
+    "pipeline/runs/record.py",
 ]
+# The top of the package: the user's rooms, and the template's machinery in one folder.
+PACKAGE_TOP = ["__init__.py", "__main__.py", "features", "models", "pipeline"]
 
 
 def case_id(case: dict[str, str]) -> str:
@@ -92,7 +98,8 @@ def test_nothing_left_unrendered(baked):
 
 
 def test_expected_files_exist(baked):
-    """The layout DESIGN.md promises is there, with the package under its module name."""
+    """The layout DESIGN.md promises is there, with the package under its module name: the user's rooms
+    and one folder of the template's machinery at its top."""
     _, project = baked
     for name in EXPECTED_FILES:
         assert (project / name).is_file(), name
@@ -100,6 +107,7 @@ def test_expected_files_exist(baked):
     assert len(packages) == 1 and packages[0].name.isidentifier(), packages
     for name in PACKAGE_FILES:
         assert (packages[0] / name).is_file(), name
+    assert sorted(p.name for p in packages[0].iterdir() if p.name != "__pycache__") == PACKAGE_TOP
 
 
 def test_config_files_carry_the_answers(baked):

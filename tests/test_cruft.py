@@ -1,8 +1,10 @@
 """Template updates with cruft: a project baked from an older commit of the template takes in a newer one.
 
 A temporary git repository holds two commits of this template: the files as they are, then a small
-change to machinery the template owns. A project is baked from the first with `cruft create`, put under
-git, and its competitor edits a feature and adds one; `cruft update` then brings in the second commit.
+change inside the machinery folder (`src/<module>/pipeline/`). A project is baked from the first with
+`cruft create`, put under git, and its competitor works in their own rooms: edits a feature and adds one,
+edits a model's parameters and adds a model, and registers both; `cruft update` then brings in the second
+commit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import TEMPLATE, make
 
@@ -24,6 +28,7 @@ GIT_ENV |= {"GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
 PACKAGE = "{{cookiecutter.project_slug}}/src/{{cookiecutter.module_name}}"
 MACHINERY_CHANGE = "# Template v2: a change to machinery the template owns.\n"
 USER_EDIT = ('astype("float64")', 'astype("float64").clip(-1e12, 1e12)')
+MODEL_EDIT = ('{"C": 1.0, "max_iter": 1000}', '{"C": 0.3, "max_iter": 2000}')
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -34,6 +39,28 @@ def git(cwd: Path, *args: str) -> str:
 def cruft(cwd: Path, *args: str, config: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, **GIT_ENV, "COOKIECUTTER_CONFIG": str(config)}
     return subprocess.run([CRUFT, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def write_competition(raw: Path, n_train: int = 300, n_test: int = 60) -> None:
+    """The user's competition in data/raw: binary, with the columns their new feature reads (f_size,
+    f_count), a category and a date."""
+    rng = np.random.default_rng(0)
+    rows = n_train + n_test
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "f_size": rng.normal(10.0, 3.0, rows).round(3),
+            "f_count": rng.integers(1, 20, rows),
+            "f_color": rng.choice(["red", "green", "blue"], rows),
+            "f_date": (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D")).astype(str),
+        }
+    )
+    signal = frame["f_size"] / frame["f_count"] + (frame["f_color"] == "red") + rng.normal(0.0, 1.0, rows)
+    frame.iloc[:n_train].assign(target=(signal[:n_train] > signal.median()).astype(int)).to_csv(
+        raw / "train.csv", index=False
+    )
+    frame.iloc[n_train:].to_csv(raw / "test.csv", index=False)
+    pd.DataFrame({"id": frame["id"].iloc[n_train:], "target": 0.5}).to_csv(raw / "sample_submission.csv", index=False)
 
 
 def template_files() -> list[str]:
@@ -53,7 +80,7 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, 
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "v1")
     old = git(repo, "rev-parse", "HEAD")
-    gc = repo / PACKAGE / "runs" / "gc.py"
+    gc = repo / PACKAGE / "pipeline" / "runs" / "gc.py"
     gc.write_text(gc.read_text() + "\n" + MACHINERY_CHANGE)
     readme = repo / "{{cookiecutter.project_slug}}" / "README.md"
     readme.write_text(readme.read_text() + "\n## Template v2\n\nA new section from the template.\n")
@@ -79,12 +106,13 @@ def test_cruft_create_bakes_what_cookiecutter_bakes(template_repo, bake, cookiec
     assert [name for name in sorted(files) if not filecmp.cmp(theirs / name, ours / name, shallow=False)] == []
 
 
-def test_cruft_update_brings_template_changes_and_keeps_the_users_features(
+def test_cruft_update_brings_template_changes_and_keeps_the_users_features_and_models(
     template_repo, cookiecutter_config: Path, tmp_path: Path
 ):
-    """After `cruft update` to the newer commit: the template's changes are in the files the user did not
-    touch, the user's edited feature and new feature are intact, `cruft check` passes, and the
-    project's own `make test` passes."""
+    """After `cruft update` to the newer commit: the template's change is in the machinery folder, the
+    user's edited and new features and models and both registries are intact with no conflict, `cruft
+    check` passes, the project's own `make test` passes, and `make all` trains the user's new model on
+    the user's features."""
     repo, old, new = template_repo
     created = cruft(tmp_path, "create", str(repo), "--checkout", old, "--no-input", config=cookiecutter_config)
     assert created.returncode == 0, created.stdout + created.stderr
@@ -109,25 +137,49 @@ def test_cruft_update_brings_template_changes_and_keeps_the_users_features(
         .replace(numeric_import, numeric_import + "from .size_per_count import SizePerCount\n")
         .replace("    TargetEncoding,\n]", "    TargetEncoding,\n    SizePerCount,\n]")
     )  # fmt: skip
+    models = project / "src" / "kaggle_competition" / "models"
+    linear = models / "linear.py"
+    linear.write_text(linear.read_text().replace(*MODEL_EDIT))
+    strong = models / "strong_linear.py"  # a model of their own: the linear one, regularised more
+    strong.write_text(
+        linear.read_text()
+        .replace("class Linear(", "class StrongLinear(")
+        .replace('name = "linear"', 'name = "strong_linear"')
+        .replace(MODEL_EDIT[1], '{"C": 0.05, "max_iter": 2000}')
+    )  # fmt: skip
+    model_registry = models / "__init__.py"
+    linear_import = "from .linear import Linear\n"
+    model_registry.write_text(
+        model_registry.read_text()
+        .replace(linear_import, linear_import + "from .strong_linear import StrongLinear\n")
+        .replace("    XGB,\n]", "    XGB,\n    StrongLinear,\n]")
+    )  # fmt: skip
     pipeline_test = project / "tests" / "test_pipeline.py"  # the user's tests know their features
     listed = '    "TargetEncoding",\n'
     pipeline_test.write_text(pipeline_test.read_text().replace(listed, listed + '    "SizePerCount",\n'))
     git(project, "add", "-A")
     git(project, "commit", "-qm", "my features")
-    edited = {p: p.read_text() for p in (numeric, ratio, registry, pipeline_test)}
+    edited = {p: p.read_text() for p in (numeric, ratio, registry, linear, strong, model_registry, pipeline_test)}
     assert "SizePerCount," in edited[registry] and USER_EDIT[1] in edited[numeric]
+    assert "StrongLinear," in edited[model_registry] and MODEL_EDIT[1] in edited[linear]
 
     behind = cruft(project, "check", config=cookiecutter_config)
     assert behind.returncode != 0, behind.stdout
     updated = cruft(project, "update", "--skip-apply-ask", "--checkout", new, config=cookiecutter_config)
     assert updated.returncode == 0, updated.stdout + updated.stderr
 
-    assert (project / "src/kaggle_competition/runs/gc.py").read_text().endswith(MACHINERY_CHANGE)
+    assert (project / "src/kaggle_competition/pipeline/runs/gc.py").read_text().endswith(MACHINERY_CHANGE)
     assert "## Template v2" in (project / "README.md").read_text()
     for path, text in edited.items():
         assert path.read_text() == text, f"{path.name}: the user's edit was lost"
     assert list(project.rglob("*.rej")) == [] and "<<<<<<<" not in (project / "README.md").read_text()
     assert json.loads((project / ".cruft.json").read_text())["commit"] == new
     assert cruft(project, "check", "--checkout", new, config=cookiecutter_config).returncode == 0
+    rooms = [f"src/kaggle_competition/{room}" for room in ("features", "models")]
+    assert git(project, "status", "--porcelain", "--", *rooms) == "", "cruft update changed the user's rooms"
     result = make(project, "test", environment={"TEST_S3_CACHE": "0"})
     assert " passed" in result.stdout
+    write_competition(project / "data" / "raw")
+    pipeline = make(project, "all", MODEL="strong_linear")
+    assert "done  Train model=strong_linear" in pipeline.stdout and "done  SizePerCount" in pipeline.stdout
+    assert "Submission: submissions/" in pipeline.stdout

@@ -162,7 +162,7 @@ def add_feature(project: Path, name: str, body: str) -> None:
     """Write features/<name lowercased>.py with a Feature subclass and put it first in FEATURES."""
     package = package_of(project)
     (package / "features" / f"{name.lower()}.py").write_text(
-        f"from .base import Feature\n\n\nclass {name}(Feature):\n    def make(self, df):\n{body}"
+        f"from ..pipeline import Feature\n\n\nclass {name}(Feature):\n    def make(self, df):\n{body}"
     )
     registry = package / "features" / "__init__.py"
     text = registry.read_text().replace(
@@ -242,7 +242,7 @@ def test_make_all_creates_the_environment_when_missing(bake, tmp_path: Path):
 
 # The project's test files whose subject does not depend on the problem type: the binary bake (in
 # tests/test_cruft.py) and the multiclass bake run them, the regression bake leaves them out, for time.
-SAME_FOR_EVERY_PROBLEM = ("durable", "environment", "memory", "threads", "fetch", "kaggle", "runs")
+SAME_FOR_EVERY_PROBLEM = ("durable", "environment", "memory", "threads", "fetch", "kaggle", "runs", "layout")
 
 
 def test_project_tests_and_lint_pass(baked: Baked):

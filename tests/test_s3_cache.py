@@ -100,7 +100,7 @@ def test_a_cache_on_s3_gives_the_results_of_a_local_one_and_an_up_to_date_run_re
 RACE = """
 import json, sys
 from pathlib import Path
-from {module}.shared_cache import S3Results
+from {module}.pipeline.storage.shared_cache import S3Results
 
 store = S3Results(sys.argv[1])
 won = []
@@ -198,7 +198,7 @@ def test_two_machines_share_one_s3_cache_through_luigid_and_finish_a_killed_work
 KILLED_UPLOAD = """
 import os, signal, sys
 from pathlib import Path
-from {module}.shared_cache import S3Results
+from {module}.pipeline.storage.shared_cache import S3Results
 
 store = S3Results(sys.argv[1])
 folder = Path(sys.argv[2])

@@ -22,7 +22,7 @@ SLOW_FEATURES = '''
 
 import time
 
-from .base import Feature
+from ..pipeline import Feature
 
 
 class _Slow(Feature):

@@ -45,7 +45,7 @@ class Spy:
 
 
 def main(model: str, fold: str, out: str) -> None:
-    from {{ cookiecutter.module_name }}.model.train import TrainFold
+    from {{ cookiecutter.module_name }}.pipeline.training.train import TrainFold
 
     seen: dict[str, list] = {"fit": [], "eval_set": [], "early_stopping": [], "params": []}
     split = hgb_module.train_test_split

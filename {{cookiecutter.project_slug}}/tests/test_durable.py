@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from conftest import MANIFEST, MODULE
 
-cache = importlib.import_module(f"{MODULE}.cache")
-errors = importlib.import_module(f"{MODULE}.errors")
-verify = importlib.import_module(f"{MODULE}.runs.verify")
+cache = importlib.import_module(f"{MODULE}.pipeline.storage.cache")
+errors = importlib.import_module(f"{MODULE}.pipeline.errors")
+verify = importlib.import_module(f"{MODULE}.pipeline.runs.verify")
 
 
 class Numbers(cache.CachedTask):
@@ -137,7 +137,7 @@ def test_a_damaged_result_is_set_aside_or_reported_by_verify(cached: Path, capfd
 def test_verify_reports_every_damaged_result_and_fix_moves_them_aside(cached: Path, monkeypatch):
     """`make verify ALL=1` lists each damaged result with its problem and a summary, exits 1; FIX
     moves them aside, after which verify finds the cache clean."""
-    gc = importlib.import_module(f"{MODULE}.runs.gc")
+    gc = importlib.import_module(f"{MODULE}.pipeline.runs.gc")
     task = Numbers()
     task.store(1)
     kept = task.folder

@@ -9,9 +9,9 @@ from conftest import PROJECT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from {{ cookiecutter.module_name }}.errors import PipelineError
-from {{ cookiecutter.module_name }}.runs import environment
-from {{ cookiecutter.module_name }}.runs.rerun import commands
+from {{ cookiecutter.module_name }}.pipeline.errors import PipelineError
+from {{ cookiecutter.module_name }}.pipeline.runs import environment
+from {{ cookiecutter.module_name }}.pipeline.runs.rerun import commands
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -27,20 +27,20 @@ def fetch(refresh: bool = True) -> bool:
     """Fetch through Luigi's scheduler in this process; whether it succeeded."""
     from importlib import import_module
 
-    task = import_module(f"{MODULE}.data.fetch").Fetch(refresh=refresh)
+    task = import_module(f"{MODULE}.pipeline.data.fetch").Fetch(refresh=refresh)
     return luigi.build([task], local_scheduler=True, log_level="WARNING")
 
 
 def fetch_task(refresh: bool = True):
     from importlib import import_module
 
-    return import_module(f"{MODULE}.data.fetch").Fetch(refresh=refresh)
+    return import_module(f"{MODULE}.pipeline.data.fetch").Fetch(refresh=refresh)
 
 
 def errors():
     from importlib import import_module
 
-    return import_module(f"{MODULE}.errors")
+    return import_module(f"{MODULE}.pipeline.errors")
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -137,7 +137,7 @@ def test_a_zip_of_a_folder_unpacks_without_the_folder(bucket: Bucket, raw: Path,
     members["__MACOSX/competition/._train.csv"] = b"resource fork"
     bucket.put("competition.zip", zipped(members))
     luigi_config("s3", "files", json.dumps(["competition.zip"]))
-    raw_data = import_module(f"{MODULE}.data.raw").RawData()
+    raw_data = import_module(f"{MODULE}.pipeline.data.raw").RawData()
     assert luigi.build([raw_data], local_scheduler=True, log_level="WARNING")
     assert files_in(raw) == {**FILES, "docs/notes.txt": b"notes\n"}
     assert fetch_task(refresh=False).complete()
@@ -458,7 +458,7 @@ def test_written_files_get_the_mode_a_plain_open_gives(bucket: Bucket, raw: Path
     the 0600 (0700) of mkstemp (mkdtemp)."""
     from importlib import import_module
 
-    cache, record = import_module(f"{MODULE}.cache"), import_module(f"{MODULE}.runs.record")
+    cache, record = import_module(f"{MODULE}.pipeline.storage.cache"), import_module(f"{MODULE}.pipeline.runs.record")
     expected = 0o666 & ~_umask()
     if expected == 0o600:
         pytest.skip("with this umask a private file is what a plain open() gives too")
@@ -499,7 +499,9 @@ def test_raw_data_fetches_when_a_bucket_is_set(bucket: Bucket, raw: Path):
     from importlib import import_module
 
     upload_competition(bucket)
-    assert luigi.build([import_module(f"{MODULE}.data.raw").RawData()], local_scheduler=True, log_level="WARNING")
+    assert luigi.build(
+        [import_module(f"{MODULE}.pipeline.data.raw").RawData()], local_scheduler=True, log_level="WARNING"
+    )
     assert {name: (raw / name).read_bytes() for name in FILES} == FILES
 
 
@@ -522,7 +524,7 @@ def run_record(run: str, submission: str) -> str:
 def push() -> None:
     from importlib import import_module
 
-    import_module(f"{MODULE}.push").Push().run()
+    import_module(f"{MODULE}.pipeline.runs.push").Push().run()
 
 
 def pushed(bucket: Bucket) -> dict[str, bytes]:

@@ -199,7 +199,7 @@ def repeats_of(*chunks: list) -> tuple[list, bool]:
     them as a dense range."""
     import pyarrow as pa
 
-    from {{ cookiecutter.module_name }}.data.ingest import UniqueIds
+    from {{ cookiecutter.module_name }}.pipeline.data.ingest import UniqueIds
 
     ids = UniqueIds()
     for chunk in chunks:
@@ -238,7 +238,7 @@ def test_reader_thread_stops_when_the_consumer_fails(tmp_path: Path):
 
     import pyarrow.csv as pv
 
-    from {{ cookiecutter.module_name }}.data.ingest import read_ahead
+    from {{ cookiecutter.module_name }}.pipeline.data.ingest import read_ahead
 
     path = tmp_path / "small.csv"
     pd.DataFrame({"a": range(2000), "b": [f"value {i}" for i in range(2000)]}).to_csv(path, index=False)

@@ -72,7 +72,7 @@ def one_error(result: subprocess.CompletedProcess) -> str:
 def runs_command(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess:
     """`python -m <package>.runs <args>`, what make submit / make lb / make runs run."""
     process = subprocess.Popen(
-        [sys.executable, "-m", f"{MODULE}.runs", *args],
+        [sys.executable, "-m", f"{MODULE}.pipeline.runs", *args],
         cwd=pipeline.root,
         env=pipeline.env(),
         stdout=subprocess.PIPE,
@@ -258,7 +258,7 @@ def test_members_inflated_while_the_archive_grows_match_the_archive(tmp_path: Pa
     extracts; bytes that do not match the central directory give no result."""
     from importlib import import_module
 
-    unzip = import_module(f"{MODULE}.data.unzip")
+    unzip = import_module(f"{MODULE}.pipeline.data.unzip")
     members = {"comp/train.csv": b"id,x\n" + b"1,22\n" * 50000, "comp/notes.txt": bytes(range(256)) * 300}
     archive = tmp_path / "whole.zip"
     with open(archive, "wb") as raw:

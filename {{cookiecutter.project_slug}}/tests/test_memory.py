@@ -12,7 +12,7 @@ from conftest import SRC
 FREED_BUT_KEPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from {{ cookiecutter.module_name }}.memory import return_freed_memory
+from {{ cookiecutter.module_name }}.pipeline.resources.memory import return_freed_memory
 import pyarrow
 
 def resident_mb():

@@ -15,9 +15,9 @@ import pytest
 from conftest import MANIFEST, MODULE, PROJECT, TIMEOUT, Competition, Pipeline, describe, tasks_run, tiny_dataset
 
 models = importlib.import_module(f"{MODULE}.models")
-blend = importlib.import_module(f"{MODULE}.model.blend")
-metrics = importlib.import_module(f"{MODULE}.model.metrics")
-errors = importlib.import_module(f"{MODULE}.errors")
+blend = importlib.import_module(f"{MODULE}.pipeline.training.blend")
+metrics = importlib.import_module(f"{MODULE}.pipeline.training.metrics")
+errors = importlib.import_module(f"{MODULE}.pipeline.errors")
 
 MODELS = [m.name for m in models.MODELS]  # every registered model: requirements.lock installs them all
 # Few rounds and no permutation importance: the tests check the plumbing, not the models' quality.

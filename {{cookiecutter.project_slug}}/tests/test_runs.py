@@ -11,14 +11,14 @@ from pathlib import Path
 import luigi
 import pytest
 
-from {{ cookiecutter.module_name }}.errors import PipelineError
-from {{ cookiecutter.module_name }}.runs import run_id
-from {{ cookiecutter.module_name }}.runs.dag import overrides
-from {{ cookiecutter.module_name }}.runs.gc import stale_hours
-from {{ cookiecutter.module_name }}.runs.gitinfo import git_state
-from {{ cookiecutter.module_name }}.runs.record import all_records, read_record, set_lb
-from {{ cookiecutter.module_name }}.runs.rerun import make_command
-from {{ cookiecutter.module_name }}.runs.status import COMPLETE, WOULD_RUN, plan
+from {{ cookiecutter.module_name }}.pipeline.errors import PipelineError
+from {{ cookiecutter.module_name }}.pipeline.runs import run_id
+from {{ cookiecutter.module_name }}.pipeline.runs.dag import overrides
+from {{ cookiecutter.module_name }}.pipeline.runs.gc import stale_hours
+from {{ cookiecutter.module_name }}.pipeline.runs.gitinfo import git_state
+from {{ cookiecutter.module_name }}.pipeline.runs.record import all_records, read_record, set_lb
+from {{ cookiecutter.module_name }}.pipeline.runs.rerun import make_command
+from {{ cookiecutter.module_name }}.pipeline.runs.status import COMPLETE, WOULD_RUN, plan
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

@@ -103,7 +103,8 @@ def test_folds_are_scikit_learns_row_for_row(trial: int):
     import numpy as np
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    from {{ cookiecutter.module_name }}.data.split import class_labels, deal, shuffled_folds, stratified_folds
+    from {{ cookiecutter.module_name }}.pipeline.data.schemes import shuffled_folds
+    from {{ cookiecutter.module_name }}.pipeline.data.split import class_labels, deal, stratified_folds
 
     rng = np.random.default_rng(trial)
     rows, n_folds, seed = int(rng.integers(40, 3000)), int(rng.integers(2, 11)), int(rng.integers(0, 2**31))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.module_name }}.errors import DataError
-from {{ cookiecutter.module_name }}.model.submission import make_submission, validate
+from {{ cookiecutter.module_name }}.pipeline.errors import DataError
+from {{ cookiecutter.module_name }}.pipeline.training.submission import make_submission, validate
 
 IDS = [3, 1, 2]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import MANIFEST, Competition, Pipeline, describe, tiny_dataset
 
-from {{ cookiecutter.module_name }} import threads
+from {{ cookiecutter.module_name }}.pipeline.resources import threads
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""{{ cookiecutter.project_name }}: a Luigi pipeline from raw competition files to a submission."""
+"""{{ cookiecutter.project_name }}: a Luigi pipeline from raw competition files to a submission.
+
+Yours: features/ and models/. The template's machinery: pipeline/. This file runs first on any import
+of the package, so it sets what must be set before Luigi and pyarrow load.
+"""
 
 import importlib.abc
 import importlib.util
@@ -12,7 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("LUIGI_CONFIG_PATH", str(PROJECT_ROOT / "luigi.cfg"))
 # Arrow's C++ code allocates from its default pool, mimalloc in today's wheels, which keeps what it
 # frees: a fold read column by column then held about 150 MB more while fitting. The system
-# allocator hands it back (memory.py). Read once, when pyarrow loads; the user's own value wins.
+# allocator hands it back (pipeline/resources/memory.py). Read once, when pyarrow loads; the user's
+# own value wins.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 

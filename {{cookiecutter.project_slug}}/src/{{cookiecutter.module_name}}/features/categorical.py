@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..data.ingest import Ingest
-from .base import Feature
+from ..pipeline import Feature, Ingest
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Feature
+from ..pipeline import Feature
 
 if TYPE_CHECKING:
     import pandas as pd

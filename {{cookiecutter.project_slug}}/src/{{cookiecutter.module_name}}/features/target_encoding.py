@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..config import checked_competition
-from ..data.ingest import Ingest
-from .base import Feature
+from ..pipeline import Feature, Ingest, checked_competition
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,7 @@ from typing import Any
 
 import luigi.configuration
 
-from .base import Model
+from ..pipeline import Model, config
 
 
 class HGB(Model):
@@ -19,9 +19,7 @@ class HGB(Model):
         # [train] model_params is hgb's older home; [model.hgb] params wins when both are set.
         if luigi.configuration.get_config().has_option("model.hgb", "params"):
             return super().params()
-        from ..config import train
-
-        return dict(train().model_params)
+        return dict(config.train().model_params)
 
     def estimator(self, problem_type: str, params: dict[str, Any], seed: int, threads: int):
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..errors import imported
-from .base import Model
+from ..pipeline import Model, imported
 
 
 class LGBM(Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Model
+from ..pipeline import Model
 
 
 class Linear(Model):

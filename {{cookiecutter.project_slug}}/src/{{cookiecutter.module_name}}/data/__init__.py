@@ -1,1 +1,0 @@
-"""Stage 1, the data: raw files -> validated Parquet (Ingest) -> fold assignment (Split)."""

@@ -1,0 +1,203 @@
+"""`python -m <package> <Task> [luigi options]`: Luigi's own command line, plus a short report.
+
+Each task prints one line when it starts and one when it ends; a bad input stops the run
+with one `ERROR:` line naming the file or setting; the exit code is luigi.cfg's [retcode].
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+import luigi
+import luigi.cmdline_parser
+import luigi.configuration
+import luigi.execution_summary
+import luigi.interface
+import luigi.retcodes
+
+from .config import cache_dir, shown
+from .errors import PipelineError, WriteError
+from .runs.dag import name_of
+from .storage.cache import hashes_fixed
+
+TASKS_MODULE = f"{__package__}.tasks"
+_USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *PipelineError.__subclasses__())}
+_started: dict[str, float] = {}
+WAIT_SECONDS = 1.0  # between checks of a root task that another worker runs
+MAX_ROUNDS = 4  # runs of the pipeline by a worker of luigid whose root others left unfinished
+
+
+def _say(line: str, stream=sys.stdout) -> None:
+    """Print one line with one write: tasks run in parallel processes, and a line written in
+    one piece is never interleaved with another process's."""
+    stream.flush()
+    os.write(stream.fileno(), f"{line}\n".encode())
+
+
+def _error(message: str) -> None:
+    _say(f"ERROR: {message}", sys.stderr)
+
+
+@luigi.Task.event_handler(luigi.Event.START)
+def _on_start(task: luigi.Task) -> None:
+    _started[task.task_id] = time.perf_counter()
+    if not isinstance(task, luigi.WrapperTask):
+        _say(f"run   {name_of(task)}")
+
+
+@luigi.Task.event_handler(luigi.Event.SUCCESS)
+def _on_success(task: luigi.Task) -> None:
+    if isinstance(task, luigi.WrapperTask):
+        return
+    seconds = time.perf_counter() - _started.get(task.task_id, time.perf_counter())
+    where = getattr(task, "folder", None)
+    _say(f"done  {name_of(task)} ({seconds:.1f} s){f'  {shown(where)}' if where else ''}")
+
+
+@luigi.Task.event_handler(luigi.Event.FAILURE)
+@luigi.Task.event_handler(luigi.Event.BROKEN_TASK)
+def _on_failure(task: luigi.Task, error: BaseException) -> None:
+    if isinstance(error, WriteError):  # the path alone does not say which task was writing
+        _error(f"{task.task_family}: {error}")
+    elif isinstance(error, PipelineError):
+        _error(str(error))
+    else:
+        _error(f"{task.task_family} failed: {type(error).__name__}: {error}")
+
+
+class _OneLineForUserErrors(logging.Filter):
+    """A PipelineError is the user's to fix: show its message as one line instead of a traceback.
+
+    Errors in run() arrive as exceptions, printed by _on_failure. Errors in complete() arrive
+    as a Luigi warning holding a formatted traceback, whose last line names the exception.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PipelineError):
+            return False
+        if record.levelno >= logging.WARNING and record.getMessage().startswith("Will not run"):
+            name, _, message = record.getMessage().rstrip().splitlines()[-1].partition(": ")
+            if name in _USER_ERRORS:
+                _error(message)
+                return False
+        return True
+
+
+def _report(task: luigi.Task, args: list[str]) -> None:
+    """After a successful run of Train or Submission: the CV score, the submission's path and the
+    run record (written when this Train result or its submission has none yet). After Models: a
+    record per model. After Blend: its two CV figures, weights, and its record and its models'."""
+    from .runs.record import ensure_record
+
+    if task.task_family in ("Blend", "Models"):
+        with hashes_fixed():
+            trains = task.requires()["trains"] if task.task_family == "Blend" else task.requires()
+            for train in trains:
+                facts, record = train.manifest()["facts"], shown(ensure_record(args, train))
+                print(f"{train.model}: CV {facts['metric']} {facts['cv_score']:.5f}, run record {record}")
+            if task.task_family == "Models":
+                return
+            facts = task.manifest()["facts"]
+            weights = ", ".join(f"{name} {weight:.2f}" for name, weight in facts["weights"].items())
+            nested, in_sample, method = facts["cv_score"], facts["cv_score_in_sample"], facts["method"]
+            print(f"Blend ({method}) CV {facts['metric']}: nested {nested:.5f}, in-sample {in_sample:.5f}")
+            print(f"Weights: {weights}")
+            print(f"Run record: {shown(ensure_record(args, task))}")
+        return
+    if task.task_family not in ("Train", "Submission"):
+        return
+    from .training.train import Train
+
+    with hashes_fixed():
+        facts = (task.predictions() if task.task_family == "Submission" else Train()).manifest()["facts"]
+        folds = ", ".join(f"{score:.5f}" for score in facts["fold_scores"])
+        print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
+        if task.task_family == "Submission":
+            print(f"Submission: {shown(task.path())}")
+        print(f"Run record: {shown(ensure_record(args))}")
+
+
+def _run(argv: list[str]) -> int:
+    """Luigi's `run_with_retcodes`, with the command line parsed once instead of four times (each
+    parse builds Luigi's argument parser three times: a fifth of an up-to-date run), and the
+    report after a successful run. Returns the exit code luigi.cfg's [retcode] gives."""
+    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser:
+        codes = luigi.retcodes.retcode()
+        root = parser.get_task_obj()
+        try:
+            worker = luigi.interface._schedule_and_run([root]).worker
+        except luigi.interface.PidLockAlreadyTakenExit:
+            return codes.already_running
+        except Exception:
+            luigi.interface.InterfaceLogging.setup(luigi.interface.core())
+            logging.getLogger("luigi-interface").exception("Uncaught exception in luigi")
+            return codes.unhandled_exception
+        sets = _summary(worker)
+        failures = (
+            (codes.missing_data, "still_pending_ext"),
+            (codes.task_failed, "failed"),
+            (codes.already_running, "run_by_other_worker"),
+            (codes.scheduling_error, "scheduling_error"),
+            (codes.not_run, "not_run"),
+        )
+        code = max([value for value, status in failures if sets[status]], default=0)
+        if not luigi.interface.core().local_scheduler:  # a worker of luigid: others ran some tasks
+            code = _judged_by_the_root(root, worker, code or codes.task_failed)
+        elif code == 0 and root not in sets["completed"] and root not in sets["already_done"]:
+            return codes.not_run
+        if code == 0:
+            try:
+                _report(root, argv[2:])
+            except PipelineError as error:  # e.g. an unreadable run record: the results are there, the record is not
+                _error(str(error))
+                return 1
+        return code
+
+
+def _summary(worker) -> dict[str, set]:
+    """The tasks of a run by what became of them (Luigi's execution summary)."""
+    return luigi.execution_summary._summary_dict(worker)
+
+
+def _judged_by_the_root(root: luigi.Task, worker, failure: int) -> int:
+    """A worker of a central scheduler succeeds when the root task is complete, whoever ran it.
+
+    Luigi's worker stops when nothing is left for it to run, which includes the root running on
+    another worker: wait for that worker, and if it dies (luigid hands its task back after
+    [scheduler] retry_delay), run what is left here."""
+    rounds = 1
+    while not root.complete():
+        found = worker._scheduler.task_list(status="", upstream_status="", search=root.task_id)
+        status = found.get(root.task_id, {}).get("status")
+        if status == "PENDING" and rounds < MAX_ROUNDS:  # not for ever: what it needs may be disabled
+            worker = luigi.interface._schedule_and_run([root]).worker
+            rounds += 1
+        elif status == "RUNNING" or (status == "FAILED" and root not in _summary(worker)["failed"]):
+            time.sleep(WAIT_SECONDS)
+        else:
+            break
+    return 0 if root.complete() else failure
+
+
+def _lock_in_project() -> None:
+    """Luigi refuses to start a command line that is already running, keyed on the command line
+    alone; keep those lock files in this project's cache so two projects never block each other."""
+    config = luigi.configuration.get_config()
+    if not config.has_option("core", "lock_pid_dir"):
+        locks = cache_dir() / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        config.set("core", "lock_pid_dir", str(locks))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = ["--module", TASKS_MODULE, *(sys.argv[1:] if argv is None else argv)]
+    _lock_in_project()
+    logging.getLogger("luigi-interface").addFilter(_OneLineForUserErrors())
+    sys.exit(_run(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The machine's cores and memory, shared among the running tasks."""

@@ -1,0 +1,102 @@
+"""The matrix a model fits on: the registered features' columns side by side, for chosen rows.
+
+Columns are read one at a time from the features' Parquet files and only the chosen rows are
+kept, so fitting a fold holds one copy of its rows (what the estimator needs) instead of the whole
+matrix plus a masked copy. Numeric columns share one float64 block in C order, the layout
+scikit-learn takes without copying again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..config import checked_competition
+from ..errors import DataError
+from ..resources.memory import return_freed_memory
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ..data.feature import Feature
+
+
+def feature_columns(features: list[Feature]) -> dict[str, Feature]:
+    """Each feature column and the task that makes it, in FEATURES order; checked to be unique
+    and numbers or categories (read from the Parquet schemas, no data)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    id_column = checked_competition().id_column
+    made_by: dict[str, Feature] = {}
+    for task in features:
+        with task.reading("train") as path:  # a damaged file: one line naming the result
+            schema = pq.read_schema(path)
+        for field in schema:
+            if field.name == id_column:
+                continue
+            if field.name in made_by:
+                raise DataError(
+                    f"features {made_by[field.name].task_family} and {task.task_family} both make column {field.name!r}"
+                )
+            kind = field.type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)) and not (
+                pa.types.is_dictionary(kind)
+            ):
+                raise DataError(
+                    f"feature {task.task_family} column {field.name!r} has type {kind}; "
+                    "features must be numbers or categories"
+                )
+            made_by[field.name] = task
+    if not made_by:
+        raise DataError("no feature columns: FEATURES is empty or every feature made no columns")
+    return made_by
+
+
+def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The `part` table ("train" or "test") of every feature column, only the rows where the
+    boolean mask `rows` is true (all rows when None), in Ingest's row order.
+
+    Numbers become float64 (missing values NaN), as scikit-learn would convert them; categories
+    stay pandas categoricals, read as `load()` reads them.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    files: dict[Feature, list[str]] = {}
+    for column, task in made_by.items():
+        files.setdefault(task, []).append(column)
+    categorical = set()
+    for task, names in files.items():
+        with task.reading(part) as path:
+            schema = pq.read_schema(path)
+        categorical.update(c for c in names if pa.types.is_dictionary(schema.field(c).type))
+    numeric: dict[str, np.ndarray] = {}
+    categories: dict[str, pd.Series] = {}
+    block = None
+    for task, columns in files.items():
+        with task.reading(part) as path, pq.ParquetFile(path) as parquet:
+            if block is None:
+                n_rows = parquet.metadata.num_rows if rows is None else int(np.count_nonzero(rows))
+                # Rows by columns in C order: scikit-learn's binning takes a row sample with
+                # ndarray.take, which copies a whole array that is not C-contiguous first.
+                block = np.empty((n_rows, len(made_by) - len(categorical)))
+            for column in columns:
+                if column in categorical:
+                    values = task.load(part, columns=[column])[column]
+                    categories[column] = values if rows is None else values[rows].reset_index(drop=True)
+                    continue
+                floats = pc.cast(parquet.read(columns=[column]).column(0), pa.float64(), safe=False)
+                floats = floats.to_numpy(zero_copy_only=False)
+                numeric[column] = block[:, len(numeric)]
+                if rows is None:
+                    numeric[column][:] = floats
+                else:  # straight into the block: no copy of the chosen rows on the way
+                    np.compress(rows, floats, out=numeric[column])
+    return_freed_memory()  # the columns' buffers, freed one by one above
+    if not categories:
+        return pd.DataFrame(block, columns=list(numeric), copy=False)
+    return pd.DataFrame({column: numeric.get(column, categories.get(column)) for column in made_by}, copy=False)
