@@ -154,6 +154,24 @@ def test_a_package_outside_the_lock_says_to_add_it():
     assert errors.imported("json", "model 'mine'") is json
 
 
+@pytest.mark.parametrize("problem_type", ["binary", "regression"])
+def test_the_model_stub_fits_numbers_with_gaps_and_categories(problem_type: str):
+    """models/stub.py, copied as it stands, fits the matrix Train gives it: float64 with NaN and
+    pandas categoricals (a category unseen in fitting is predicted too)."""
+    stub = importlib.import_module(f"{MODULE}.models.stub").MyModel()
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(
+        {
+            "number": np.where(rng.random(60) < 0.2, np.nan, rng.normal(size=60)),
+            "kind": pd.Categorical(rng.choice(["a", "b", None], 60), categories=["a", "b", "c"]),
+        }
+    )
+    y = rng.integers(0, 2, 60)
+    fitted = stub.estimator(problem_type, {"n_estimators": 5}, 0, 1).fit(x.iloc[:50], y[:50])
+    unseen = x.iloc[50:].assign(kind=pd.Categorical(["c"] * 10, categories=["a", "b", "c"]))
+    assert len(fitted.predict(unseen)) == 10
+
+
 def test_an_unknown_model_is_one_error_line(tmp_path: Path, competition: Competition):
     pipeline = Pipeline(tmp_path)
     pipeline.write_raw(*tiny_dataset(competition))
