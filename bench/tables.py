@@ -234,7 +234,8 @@ def task(project: Path, *args: str) -> tuple[float, float]:
 
 def script(code: str, *args: str, cwd: Path) -> tuple[float, float]:
     """Wall seconds and peak MB of a Python script, with this process's PYTHONPATH (polars may be there)."""
-    return wall_and_peak(["env", f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}", sys.executable, "-c", code, *args], cwd)
+    path = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}"
+    return wall_and_peak(["env", path, sys.executable, "-c", code, *args], cwd)
 
 
 def has_polars() -> bool:

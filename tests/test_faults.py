@@ -57,11 +57,21 @@ def reference(bake, tmp_path_factory: pytest.TempPathFactory) -> Reference:
     return Reference(project, submission_bytes(project, first), time.perf_counter() - started)
 
 
+# Starts a program with SIGINT at its default, as a terminal starts a command. A program started with
+# SIGINT ignored (a background job of a non-interactive shell, nohup, some CI runners) passes the ignore on
+# to every child, and Python then installs no KeyboardInterrupt handler: Ctrl-C would reach nobody.
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
 def start_all(project: Path) -> subprocess.Popen:
-    """`make all` in a session of its own, so that a signal reaches make, Luigi and its workers."""
+    """`make all` in a session of its own, so that a signal reaches make, Luigi and its workers, with
+    SIGINT at its default whatever this test process inherited."""
     env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "PYTHONPATH", "MAKEFLAGS")}
+    make_all = ["make", "--no-print-directory", "-C", str(project), "all", f"VENV={sys.prefix}"]
     return subprocess.Popen(
-        ["make", "--no-print-directory", "-C", str(project), "all", f"VENV={sys.prefix}"],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, *make_all],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

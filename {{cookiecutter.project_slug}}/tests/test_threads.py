@@ -94,12 +94,33 @@ def test_folds_fitted_alone_use_every_core_and_side_by_side_share_them(
     tmp_path: Path, competition: Competition, monkeypatch: pytest.MonkeyPatch
 ):
     """WORKERS=1: each fold's model is fit with all the cores. WORKERS=2 with two folds: both fit at
-    once, each with half of them."""
+    once, each with half of them. (Every fit counts as large here: small ones get one thread.)"""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the runs' environment: no number chosen
     data = tiny_dataset(competition)
     for workers, share in (("1", threads.cores()), ("2", max(1, threads.cores() // 2))):
-        pipeline = Pipeline(tmp_path / workers, competition={"n_folds": "2"})
+        pipeline = Pipeline(tmp_path / workers, competition={"n_folds": "2"}, train={"small_fit_cells": "0"})
         pipeline.write_raw(*data)
         result = pipeline.run("Train", "--workers", workers)
         assert result.returncode == 0, describe(result)
         assert [facts["fit_threads"] for facts in fold_facts(pipeline)] == [share, share]
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "share", "expected"), [(900, 10, 2, 1), (99_999, 10, 4, 1), (100_000, 10, 2, 2), (10, 10, 1, 1)]
+)
+def test_a_small_fit_gets_one_thread(registry: Path, rows: int, columns: int, share: int, expected: int):
+    """Below a million cells a fit uses one thread whatever its share; at or above, its share."""
+    assert threads.for_fit(rows, columns, share, 1_000_000) == expected
+
+
+def test_small_folds_fit_with_one_thread_even_alone(
+    tmp_path: Path, competition: Competition, monkeypatch: pytest.MonkeyPatch
+):
+    """A fold of a tiny competition fitted alone (WORKERS=1) uses one OpenMP thread, not every core:
+    its threads would wait on each other more than they work, worst on a busy machine."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    pipeline = Pipeline(tmp_path, competition={"n_folds": "2"})
+    pipeline.write_raw(*tiny_dataset(competition))
+    result = pipeline.run("Train", "--workers", "1")
+    assert result.returncode == 0, describe(result)
+    assert [facts["fit_threads"] for facts in fold_facts(pipeline)] == [1, 1]

@@ -1,10 +1,10 @@
-"""lgbm: LightGBM (optional extra `boosters`), native categories from the pandas category dtype."""
+"""lgbm: LightGBM, native categories from the pandas category dtype."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..pipeline import Model
+from ..pipeline import Model, imported
 
 
 class LGBM(Model):
@@ -12,14 +12,10 @@ class LGBM(Model):
     looked at while fitting."""
 
     name = "lgbm"
-    extra = "boosters"
     defaults: ClassVar[dict[str, Any]] = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "verbose": -1}
 
     def estimator(self, problem_type: str, params: dict[str, Any], seed: int, threads: int):
-        try:
-            import lightgbm
-        except ImportError:
-            raise self.missing("lightgbm") from None
+        lightgbm = imported("lightgbm", f"model {self.name!r}")
         cls = lightgbm.LGBMRegressor if problem_type == "regression" else lightgbm.LGBMClassifier
         return cls(**{"random_state": seed, "n_jobs": threads, **params})
 

@@ -26,7 +26,15 @@ class MyModel(Model):
     defaults: ClassVar[dict[str, Any]] = {"n_estimators": 300}
 
     def estimator(self, problem_type: str, params: dict[str, Any], seed: int, threads: int):
+        from sklearn.compose import make_column_selector, make_column_transformer
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OrdinalEncoder
 
+        # A random forest takes numbers (NaN included) but not categories: code them as integers.
+        codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+        columns = make_column_transformer(
+            (codes, make_column_selector(dtype_include="category")), remainder="passthrough"
+        )
         cls = RandomForestRegressor if problem_type == "regression" else RandomForestClassifier
-        return cls(random_state=seed, n_jobs=threads, **params)
+        return make_pipeline(columns, cls(random_state=seed, n_jobs=threads, **params))

@@ -1,10 +1,10 @@
-"""xgb: XGBoost (optional extra `boosters`), hist trees with native categories."""
+"""xgb: XGBoost hist trees with native categories."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..pipeline import Model
+from ..pipeline import Model, imported
 
 
 class XGB(Model):
@@ -12,14 +12,10 @@ class XGB(Model):
     looked at while fitting."""
 
     name = "xgb"
-    extra = "boosters"
     defaults: ClassVar[dict[str, Any]] = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 6}
 
     def estimator(self, problem_type: str, params: dict[str, Any], seed: int, threads: int):
-        try:
-            import xgboost
-        except ImportError:
-            raise self.missing("xgboost") from None
+        xgboost = imported("xgboost", f"model {self.name!r}")
         cls = xgboost.XGBRegressor if problem_type == "regression" else xgboost.XGBClassifier
         fixed = {"random_state": seed, "n_jobs": threads, "tree_method": "hist", "enable_categorical": True}
         return cls(**{**fixed, **params})

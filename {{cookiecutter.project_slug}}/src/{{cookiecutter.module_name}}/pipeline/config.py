@@ -61,6 +61,8 @@ class train(luigi.Config):  # noqa: N801
     seeds = luigi.ListParameter(default=[])  # empty: [competition] seed alone
     model_params = luigi.DictParameter(default={})
     importance_repeats = luigi.IntParameter(default=1)
+    # Fits of fewer cells (fitting rows x feature columns) use one thread: see threads.for_fit.
+    small_fit_cells = luigi.IntParameter(default=1_000_000)
 
 
 class submission(luigi.Config):  # noqa: N801

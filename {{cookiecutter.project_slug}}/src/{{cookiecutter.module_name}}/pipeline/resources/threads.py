@@ -91,6 +91,18 @@ def limited(threads: int | None = None) -> Iterator[int]:
                 os.environ[name] = value
 
 
+def for_fit(rows: int, columns: int, share: int, small_cells: int) -> int:
+    """Threads for one model fit: the task's `share`, or one when the fit is small (fewer than
+    `small_cells` rows x columns: `[train] small_fit_cells`) and the user exported no thread count.
+    A small fit's OpenMP threads meet at a barrier many times a second and spin there waiting for
+    each other: on a quiet machine a second thread gains nothing below about 200,000 cells, and on a
+    busy one a descheduled thread stalls the rest (a 900-row fit took 3.7x as long at two threads as
+    at one, with two busy neighbours on 2 cores)."""
+    if _user_threads is not None or rows * columns >= small_cells:
+        return share
+    return 1
+
+
 def openmp_threads() -> int:
     """The threads an OpenMP parallel region of this process would use now (as measured by
     threadpoolctl over the OpenMP runtimes loaded; 1 when none is)."""

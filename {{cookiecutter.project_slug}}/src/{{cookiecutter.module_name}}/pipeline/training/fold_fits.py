@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ..resources.threads import for_fit
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -65,10 +67,13 @@ def _fit(k: int, params: dict[str, Any], threads: int) -> np.ndarray:
 class FoldFits:
     """Fits folds `workers` at a time: in that many processes (started once, each given `data`:
     model, problem_type, seeds, x, y and the per-fold boolean masks fitting / held_out), or in this
-    process when workers is 1. Use as a context manager (the processes end with it)."""
+    process when workers is 1. A fit of fewer than `small_cells` cells gets one thread
+    (threads.for_fit). Use as a context manager (the processes end with it)."""
 
-    def __init__(self, data: dict[str, Any], workers: int) -> None:
+    def __init__(self, data: dict[str, Any], workers: int, small_cells: int) -> None:
         self.workers = workers
+        self.cells = [(int(rows.sum()), data["x"].shape[1]) for rows in data["fitting"]]
+        self.small_cells = small_cells
         self.pool = None
         if workers > 1:
             # spawn, not fork: a forked child of a process whose OpenMP or Arrow threads have run
@@ -97,8 +102,9 @@ class FoldFits:
         for start in range(0, len(folds), self.workers):
             round_ = folds[start : start + self.workers]
             share = max(1, threads // len(round_))
+            counts = {k: for_fit(*self.cells[k], share, self.small_cells) for k in round_}
             if self.pool is None:
-                yield [(k, _fit(k, params, share)) for k in round_]
+                yield [(k, _fit(k, params, counts[k])) for k in round_]
             else:
-                futures = [self.pool.submit(_fit, k, params, share) for k in round_]
+                futures = [self.pool.submit(_fit, k, params, counts[k]) for k in round_]
                 yield [(k, future.result()) for k, future in zip(round_, futures, strict=True)]

@@ -19,11 +19,9 @@ from ..errors import ConfigError
 
 class Model(ABC):
     """Base of every registered model. Set `name` (used in `make train MODEL=name` and in the
-    luigi.cfg section `[model.<name>]`), `extra` when it needs an optional package, and write
-    `estimator()`."""
+    luigi.cfg section `[model.<name>]`) and write `estimator()`."""
 
     name: ClassVar[str] = ""
-    extra: ClassVar[str] = ""  # the pyproject extra that installs its package ("" for scikit-learn)
     defaults: ClassVar[dict[str, Any]] = {}  # parameters used when luigi.cfg gives none
 
     def params(self) -> dict[str, Any]:
@@ -49,10 +47,3 @@ class Model(ABC):
         """The parameters `make tune` tries: an Optuna trial's suggestions, laid over `params()`.
         The base suggests nothing; a model that can be tuned says what to try."""
         return {}
-
-    def missing(self, package: str) -> ConfigError:
-        """The one-line error for an optional package that is not installed."""
-        return ConfigError(
-            f"model {self.name!r} needs the {package} package: pip install -e '.[{self.extra}]' "
-            f"(or remove {self.name!r} from luigi.cfg)"
-        )

@@ -110,6 +110,7 @@ class TrainFold(_CrossValidation):
 
     def build(self) -> dict[str, pd.DataFrame]:
         import pandas as pd
+        from threadpoolctl import threadpool_limits
 
         from ..resources import threads
 
@@ -125,8 +126,10 @@ class TrainFold(_CrossValidation):
         seconds["fit"] = -time.perf_counter()
         seconds["load"] -= seconds["fit"]
         seeds = self.seeds()
-        models = [self.estimator(seed, self.threads).fit(x, y[fits]) for seed in seeds]
-        fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
+        fit_threads = threads.for_fit(*x.shape, self.threads, train().small_fit_cells)
+        with threadpool_limits(limits=fit_threads, user_api="openmp"):  # this thread's OpenMP pool
+            models = [self.estimator(seed, fit_threads).fit(x, y[fits]) for seed in seeds]
+            fit_threads = threads.openmp_threads()  # the OpenMP threads of this thread: those the fit used
         seconds["predict"] = -time.perf_counter()
         seconds["fit"] -= seconds["predict"]
         del x

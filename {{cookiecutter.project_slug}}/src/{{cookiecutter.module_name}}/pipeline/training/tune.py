@@ -16,9 +16,10 @@ from typing import Any
 import luigi
 
 from ..config import cache_dir, checked_competition, runs_dir, shown
+from ..config import train as train_config
 from ..data.ingest import Ingest
 from ..data.split import Split
-from ..errors import ConfigError
+from ..errors import imported
 from ..registry import FEATURES
 from ..storage.cache import _hash_of, atomic_file
 from .fold_fits import FoldFits
@@ -47,10 +48,7 @@ class Tune(luigi.Task):
         return runs_dir() / f"tune-{self.model}.json"
 
     def study(self):
-        try:
-            import optuna
-        except ImportError:
-            raise ConfigError("make tune needs the optuna package: pip install -e '.[tune]'") from None
+        optuna = imported("optuna", "make tune")
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
@@ -124,7 +122,7 @@ class Tune(luigi.Task):
 
         left = self.trials - self.finished(study)
         if left > 0:
-            with FoldFits(data, workers=min(threads, len(folds))) as fits:
+            with FoldFits(data, min(threads, len(folds)), train_config().small_fit_cells) as fits:
                 study.optimize(objective, n_trials=left)
         best = study.best_trial
         params = {**base, **best.params}
