@@ -389,7 +389,15 @@ class AsksForAMissingColumn(Feature):
         return self.table("table_b", ["nosuch_column"])
 
 
-FEATURES = [ReadsNoSuchTable, JoinsOnAMissingKey, AsksForAMissingColumn]
+class ReadsAnUndeclaredTable(Feature):
+    def columns(self):
+        return []
+
+    def make(self, df):
+        return self.sql("SELECT * FROM table_b")
+
+
+FEATURES = [ReadsNoSuchTable, JoinsOnAMissingKey, AsksForAMissingColumn, ReadsAnUndeclaredTable]
 """
 
 
@@ -434,7 +442,8 @@ def test_a_changed_table_reruns_only_the_features_that_declared_it(tmp_path: Pat
 
 def test_a_missing_table_or_key_column_is_one_line_each(tmp_path: Path, competition: Competition):
     """A feature naming a table data/raw does not have, SQL joining on a key column its table lacks,
-    and a column a table does not have: one ERROR line each, naming the feature, no traceback."""
+    a column a table does not have, and SQL reading a table the feature did not list: one ERROR line
+    each, naming the feature (and the tables there are, where a table is missing), no traceback."""
     pipeline = Pipeline(tmp_path, **quick({}))
     two_tables(pipeline, competition, key_in_a=False)
     with_features(pipeline, BROKEN)
@@ -447,7 +456,11 @@ def test_a_missing_table_or_key_column_is_one_line_each(tmp_path: Path, competit
         "JoinsOnAMissingKey": "ERROR: JoinsOnAMissingKey: its SQL failed: Binder Error: Referenced column "
         f'"{competition.id_column}"',
         "AsksForAMissingColumn": "ERROR: AsksForAMissingColumn: table 'table_b' has no column 'nosuch_column'",
+        "ReadsAnUndeclaredTable": "ERROR: ReadsAnUndeclaredTable: its SQL failed: Catalog Error: Table with name "
+        "table_b",
     }
+    [undeclared] = [line for line in lines if line.startswith("ERROR: ReadsAnUndeclaredTable")]
+    assert "(its views: rows; tables there to list in tables(): history_table, lookup_table," in undeclared
     for feature, start in expected.items():
         mine = [line for line in lines if line.startswith(f"ERROR: {feature}")]
         assert len(mine) == 1 and mine[0].startswith(start), describe(run)

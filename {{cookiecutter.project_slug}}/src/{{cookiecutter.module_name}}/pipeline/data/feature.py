@@ -139,9 +139,11 @@ class Feature(CachedTask):
         roles = table_names()
         declared = self._declared()
         if name not in declared:
+            from ..config import raw_tables
+
             raise DataError(
                 f"{self.task_family}: table {name!r} is not in its tables() ({', '.join(declared) or 'none'}); "
-                "declare it there"
+                f"list it there (tables there: {', '.join(raw_tables()) or 'none'})"
             )
         for role in ("sample_submission", "train", "test"):  # Ingest's copies, named by role
             if roles[role] == name:

@@ -67,7 +67,21 @@ def run(database: duckdb.DuckDBPyConnection, query: str, where: str) -> duckdb.D
     try:
         return database.sql(query)
     except duckdb.Error as error:
-        raise DataError(f"{where}: its SQL failed: {one_line(error)}") from None
+        raise failed(database, where, error) from None
+
+
+def failed(database: duckdb.DuckDBPyConnection, where: str, error: Exception) -> DataError:
+    """The one line for a query DuckDB refused; for a table it does not know, with the views there
+    are and the tables of data/raw a feature may list in tables()."""
+    from ..config import raw_tables
+
+    message = f"{where}: its SQL failed: {one_line(error)}"
+    if "Catalog Error" in str(error):
+        views = [name for (name,) in database.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+        message += (
+            f" (its views: {', '.join(sorted(views))}; tables there to list in tables(): {', '.join(raw_tables())})"
+        )
+    return DataError(message)
 
 
 def one_line(error: Exception) -> str:
@@ -103,7 +117,7 @@ def frame(database: duckdb.DuckDBPyConnection, query: str, keys: list[str], wher
     try:
         result = database.sql(sql).df()
     except duckdb.Error as error:
-        raise DataError(f"{where}: its SQL failed: {one_line(error)}") from None
+        raise failed(database, where, error) from None
     if lined_up:
         result = result.drop(columns=keys)
     return result
@@ -127,7 +141,7 @@ def batches(database: duckdb.DuckDBPyConnection, query: str, keys: list[str], wh
         for batch in reader:
             yield _plain_numbers(batch)
     except (duckdb.Error, pa.ArrowException) as error:
-        raise DataError(f"{where}: its SQL failed: {one_line(error)}") from None
+        raise failed(database, where, error) from None
 
 
 def _plain_numbers(batch: pa.RecordBatch) -> pa.RecordBatch:
