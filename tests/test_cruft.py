@@ -135,7 +135,7 @@ def test_cruft_update_brings_template_changes_and_keeps_the_users_features_and_m
     registry.write_text(
         registry.read_text()
         .replace(numeric_import, numeric_import + "from .size_per_count import SizePerCount\n")
-        .replace("    TargetEncoding,\n]", "    TargetEncoding,\n    SizePerCount,\n]")
+        .replace("    LastVisit,\n]", "    LastVisit,\n    SizePerCount,\n]")
     )  # fmt: skip
     models = project / "src" / "kaggle_competition" / "models"
     linear = models / "linear.py"

@@ -129,7 +129,9 @@ def test_each_training_run_writes_a_record_whose_checksum_matches_its_submission
         assert record["git"]["commit"] == session.commit
         assert set(record["packages"]) >= {"python", "luigi", "pandas", "scikit-learn", "numpy", "pyarrow"}
         assert record["cv"]["metric"] == "roc_auc" and len(record["cv"]["folds"]) == 3
-        assert record["features"] == ["NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding"]
+        assert record["features"] == [
+            "NumericColumns", "CategoryCodes", "DateParts", "TargetEncoding", "VisitTotals", "LastVisit"
+        ]  # fmt: skip
         assert record["params"]["config"]["train"]["model_params"]
     assert clean["git"]["dirty"] is False and clean["git"]["patch"] is None
     assert not (session.project / "runs" / f"{clean['run_id']}.patch").exists()

@@ -160,7 +160,7 @@ def test_two_machines_share_one_s3_cache_through_luigid_and_finish_a_killed_work
     init = features / "__init__.py"
     text = init.read_text().replace("FEATURES = [", "from .slow import SlowA, SlowB, SlowC, SlowD\n\nFEATURES = [")
     init.write_text(
-        text.replace("    TargetEncoding,\n]", "    TargetEncoding,\n    SlowA,\n    SlowB,\n    SlowC,\n    SlowD,\n]")
+        text.replace("    LastVisit,\n]", "    LastVisit,\n    SlowA,\n    SlowB,\n    SlowC,\n    SlowD,\n]")
     )
     cfg = base / "luigi.cfg"
     cfg.write_text(

@@ -93,7 +93,7 @@ def project(bake, tmp_path_factory: pytest.TempPathFactory) -> Path:
     init = features / "__init__.py"
     text = init.read_text().replace("FEATURES = [", "from .slow import SlowA, SlowB, SlowC, SlowD\n\nFEATURES = [")
     init.write_text(
-        text.replace("    TargetEncoding,\n]", "    TargetEncoding,\n    SlowA,\n    SlowB,\n    SlowC,\n    SlowD,\n]")
+        text.replace("    LastVisit,\n]", "    LastVisit,\n    SlowA,\n    SlowB,\n    SlowC,\n    SlowD,\n]")
     )
     cfg = project / "luigi.cfg"
     text = cfg.read_text().replace("n_folds = 5", "n_folds = 2")

@@ -77,10 +77,12 @@ def test_fetch_downloads_the_files_and_a_second_run_gets_nothing(bucket: Bucket,
 
 
 def test_every_object_under_the_prefix_comes_and_a_refresh_lists_them_again(bucket: Bucket, raw: Path):
-    """`files = *` (the default) fetches every object under the prefix, every table of the competition;
-    done without a request afterwards; a refresh lists the prefix again and gets an object added since."""
+    """`files = *` (the default) fetches every object directly under the prefix, every table of the
+    competition, not those in its folders (make push's submissions/); done without a request
+    afterwards; a refresh lists the prefix again and gets an object added since."""
     upload_competition(bucket)
     bucket.put("history.csv", b"id,amount\n1,2.5\n3,1.0\n")
+    bucket.put("submissions/run.json", b"{}")  # what make push uploads: in a folder, not fetched back
     assert fetch()
     assert snapshot(raw).keys() - {".fetch.json"} == {*FILES, "history.csv"}
     before = len(bucket.server.log.requests)

@@ -1,15 +1,15 @@
 """Fetch: the competition files from S3 into data/raw, verified, atomically, only when changed.
 
-A name of [s3] files may be a pattern (`*`, every object under the prefix: every table of the
-competition); a refresh lists the prefix and records what each pattern matched in the state file,
-so an up-to-date run still makes no request. Every configured file is first asked for with a HEAD
-(size, ETag, checksum). A file whose object
-has the ETag and size recorded in `data/raw/.fetch.json`, and whose local copy still has the
-recorded size and mtime, is not downloaded again; nor is a file already in data/raw with the
-object's size and checksum (computed locally). The others are downloaded (multipart, in
-parallel) to hidden temporary files in data/raw, checked against the object's size and its
-CRC32 checksum or ETag, unpacked when compressed, and renamed into place only once every file is
-good: a failure leaves data/raw as it was.
+A name of [s3] files may be a pattern (`*`, every object directly under the prefix: every table
+of the competition; `data/*.csv` those of a folder); a refresh lists the prefix and records what
+each pattern matched in the state file, so an up-to-date run still makes no request. Every
+configured file is first asked for with a HEAD (size, ETag, checksum). A file whose object has
+the ETag and size recorded in `data/raw/.fetch.json`, and whose local copy still has the recorded
+size and mtime, is not downloaded again; nor is a file already in data/raw with the object's size
+and checksum (computed locally). The others are downloaded (multipart, in parallel) to hidden
+temporary files in data/raw, checked against the object's size and its CRC32 checksum or ETag,
+unpacked when compressed, and renamed into place only once every file is good: a failure leaves
+data/raw as it was.
 """
 
 from __future__ import annotations
@@ -95,6 +95,13 @@ def planned(listing: dict[str, list[str]] | None = None) -> list[Planned]:
     return [Planned(name, remote.key_of(name), remote.url(remote.key_of(name))) for name in files]
 
 
+def matches(name: str, pattern: str) -> bool:
+    """Whether an object's name (relative to the prefix) matches a pattern, folder by folder as a
+    shell's glob does: `*` is every object directly under the prefix, not those in its folders
+    (`make push`'s submissions/, a cache on S3)."""
+    return name.count("/") == pattern.count("/") and fnmatch.fnmatchcase(name, pattern)
+
+
 def listed(client: Any, patterns: list[str]) -> dict[str, list[str]]:
     """The objects under [s3] prefix that each pattern matches (names relative to the prefix); a
     pattern that matches none is a ConfigError."""
@@ -104,7 +111,7 @@ def listed(client: Any, patterns: list[str]) -> dict[str, list[str]]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=remote.bucket(), Prefix=base):
             names += [item["Key"][len(base) :] for item in page.get("Contents", [])]
     names = sorted(name for name in names if name and not name.endswith("/"))
-    found = {pattern: [name for name in names if fnmatch.fnmatchcase(name, pattern)] for pattern in patterns}
+    found = {pattern: [name for name in names if matches(name, pattern)] for pattern in patterns}
     for pattern, matched in found.items():
         if not matched:
             raise ConfigError(f"luigi.cfg [s3] files: {pattern!r} matches no object under {remote.url(base)}")
