@@ -326,7 +326,7 @@ def test_a_repeated_key_or_a_missing_key_column_is_one_line(
 # --- tables a feature reads: declared, missing, changed -------------------------------------------
 
 READERS = (
-    f"from {MODULE}.features.stub import HistoryFeature\n"
+    f"from {MODULE}.features.stub import HistoryFeature\nfrom {MODULE}.features.visit_totals import VisitTotals\n"
     + """
 
 class ReadsA(Feature):
@@ -356,7 +356,7 @@ class Stub(HistoryFeature):
     pass  # features/stub.py's HistoryFeature as it comes
 
 
-FEATURES = [ReadsA, ReadsB, Stub]
+FEATURES = [ReadsA, ReadsB, Stub, VisitTotals]
 """
 )
 
@@ -419,13 +419,17 @@ def two_tables(pipeline: Pipeline, competition: Competition, key_in_a: bool = Tr
 
 def test_a_changed_table_reruns_only_the_features_that_declared_it(tmp_path: Path, competition: Competition):
     """Features are built from the tables they declare; changing one table re-runs its Table and the
-    feature that reads it, nothing else."""
+    feature that reads it, nothing else. The stub's HistoryFeature runs as it comes; the demo's
+    VisitTotals (skip_missing_tables) makes no columns, with a warning, as data/raw has no `visits`."""
     pipeline = Pipeline(tmp_path, **quick({}))
     history = two_tables(pipeline, competition)
     with_features(pipeline, READERS)
     first = pipeline.run("Features")
     assert first.returncode == 0, describe(first)
-    assert sorted(tasks_run(first)) == sorted(["Ingest", "Split", *["Table"] * 4, "ReadsA", "ReadsB", "Stub"])
+    made = ["ReadsA", "ReadsB", "Stub", "VisitTotals"]
+    assert sorted(tasks_run(first)) == sorted(["Ingest", "Split", *["Table"] * 5, *made])
+    assert "WARNING: VisitTotals: data/raw has no table 'visits', so the feature makes no columns" in first.stderr
+    assert list(result(pipeline, "VisitTotals", "train").columns) == [competition.id_column]
     stub = result(pipeline, "Stub", "train")  # the stub's HistoryFeature, as it comes
     counts = history.groupby(competition.id_column).size().reindex(stub[competition.id_column])
     np.testing.assert_array_equal(stub["history_rows"].to_numpy(dtype=float), counts.to_numpy(dtype=float))
@@ -465,18 +469,6 @@ def test_a_missing_table_or_key_column_is_one_line_each(tmp_path: Path, competit
         mine = [line for line in lines if line.startswith(f"ERROR: {feature}")]
         assert len(mine) == 1 and mine[0].startswith(start), describe(run)
     assert len(lines) == len(expected) and "Traceback" not in run.stderr, describe(run)
-
-
-def test_example_features_make_no_columns_without_their_table(tmp_path: Path, competition: Competition):
-    """The demo's table features (skip_missing_tables) make no columns, with a warning, when data/raw has
-    no `visits`: a competition of three files runs with them listed."""
-    pipeline = Pipeline(tmp_path, **quick({}))
-    pipeline.write_raw(*tiny_dataset(competition, n_train=60, n_test=20))
-    run = pipeline.run("Features")
-    assert run.returncode == 0, describe(run)
-    for feature in ("VisitTotals", "LastVisit"):
-        assert f"WARNING: {feature}: data/raw has no table 'visits'" in run.stderr
-        assert list(result(pipeline, feature, "train").columns) == [competition.id_column]
 
 
 def test_a_rows_table_data_raw_lacks_is_one_line(tmp_path: Path, competition: Competition):

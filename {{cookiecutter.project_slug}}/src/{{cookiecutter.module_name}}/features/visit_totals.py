@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 class VisitTotals(Feature):
-    """Number of visits, mean and largest amount, share of web visits and days since the last visit.
+    """Number of visits, their mean amount and the days since the last one.
 
     DuckDB groups the table out of core, so this works as well for a history of a billion rows
     (page_views, bureau_balance); the result lines up with the rows by its key columns. With your
@@ -32,8 +32,6 @@ class VisitTotals(Feature):
             SELECT {key},
                    count(*) AS visits,
                    avg(amount) AS visit_amount_mean,
-                   max(amount) AS visit_amount_max,
-                   avg(CAST(channel = 'web' AS DOUBLE)) AS visit_web_share,
                    date_diff('day', max(CAST(visit_date AS DATE)), DATE '2025-01-01') AS days_since_visit
             FROM visits
             GROUP BY {key}
