@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import checked_competition, key_columns, table_names
 from ..errors import ConfigError, DataError
-from ..storage.cache import CachedTask, hashes_fixed
+from ..storage.cache import CachedTask
 from .ingest import Ingest
 from .split import Split
 from .table import FILE, Table
@@ -207,14 +207,13 @@ class Feature(CachedTask):
     # -- building --
 
     def build(self) -> dict[str, pd.DataFrame | Iterator[pd.DataFrame]]:
-        with hashes_fixed():  # its upstream is done: each result's place found once
-            absent = self._absent_tables()
-            if absent:
-                return self._without(absent)
-            if self.query() is not None:
-                return self._queried()
-            with self._opened():
-                return self._made()
+        absent = self._absent_tables()
+        if absent:
+            return self._without(absent)
+        if self.query() is not None:
+            return self._queried()
+        with self._opened():
+            return self._made()
 
     def _absent_tables(self) -> list[str]:
         return [name for name in self._declared() if isinstance(task := self._source(name)[0], Table) and task.absent()]

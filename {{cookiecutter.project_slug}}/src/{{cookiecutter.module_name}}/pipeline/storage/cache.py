@@ -436,7 +436,10 @@ class CachedTask(luigi.Task):
             raise
 
     def _store(self, final: Path, spec: dict[str, Any], started: float) -> None:
-        with atomic_folder(final) as self.workdir:
+        # A task runs once its upstream is done, so while it builds (and writes the tables it
+        # yields a batch at a time) no hash can change: each result's place is found once, not
+        # once per read of an upstream result.
+        with atomic_folder(final) as self.workdir, hashes_fixed():
             tables = self.build() or {}
             rows = {}
             for name, table in tables.items():

@@ -17,7 +17,7 @@ from ..data.ingest import Ingest
 from ..data.split import Split
 from ..registry import FEATURES, model_named
 from ..resources.memory import return_freed_memory
-from ..storage.cache import CachedTask, hashes_fixed
+from ..storage.cache import CachedTask
 from .matrix import feature_columns, feature_matrix
 from .metrics import metric_for
 from .model import Model
@@ -109,10 +109,6 @@ class TrainFold(_CrossValidation):
         return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
 
     def build(self) -> dict[str, pd.DataFrame]:
-        with hashes_fixed():  # its upstream is done: each result's place found once, not per column read
-            return self._fit_and_predict()
-
-    def _fit_and_predict(self) -> dict[str, pd.DataFrame]:
         import pandas as pd
         from threadpoolctl import threadpool_limits
 
@@ -223,14 +219,10 @@ class Train(_CrossValidation):
                     done.result()
 
     def build(self) -> dict[str, pd.DataFrame]:
-        self.fit_folds()
-        with hashes_fixed():  # the folds are done: each result's place found once
-            return self._combined()
-
-    def _combined(self) -> dict[str, pd.DataFrame]:
         import numpy as np
         import pandas as pd
 
+        self.fit_folds()
         cfg = checked_competition()
         metric = metric_for(cfg.metric, cfg.problem_type)
         y, classes = self.target()
