@@ -63,6 +63,13 @@ def write_competition(raw: Path, n_train: int = 300, n_test: int = 60) -> None:
     pd.DataFrame({"id": frame["id"].iloc[n_train:], "target": 0.5}).to_csv(raw / "sample_submission.csv", index=False)
 
 
+def register(registry: Path, after: str, new_import: str, last: str) -> None:
+    """A user's registration in FEATURES or MODELS: import the class after `after`, list it after `last`."""
+    name = new_import.rsplit(" ", 1)[1]
+    text = registry.read_text().replace(f"{after}\n", f"{after}\n{new_import}\n")
+    registry.write_text(text.replace(f"    {last},\n]", f"    {last},\n    {name},\n]"))
+
+
 def template_files() -> list[str]:
     """The template's files as git sees them (tracked, or new and not ignored)."""
     listed = git(TEMPLATE, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
@@ -131,12 +138,7 @@ def test_cruft_update_brings_template_changes_and_keeps_the_users_features_and_m
         .replace('["numerator_column", "denominator_column"]', '["f_size", "f_count"]')
     )  # fmt: skip
     registry = features / "__init__.py"
-    numeric_import = "from .numeric import NumericColumns\n"
-    registry.write_text(
-        registry.read_text()
-        .replace(numeric_import, numeric_import + "from .size_per_count import SizePerCount\n")
-        .replace("    LastVisit,\n]", "    LastVisit,\n    SizePerCount,\n]")
-    )  # fmt: skip
+    register(registry, "from .numeric import NumericColumns", "from .size_per_count import SizePerCount", "LastVisit")
     models = project / "src" / "kaggle_competition" / "models"
     linear = models / "linear.py"
     linear.write_text(linear.read_text().replace(*MODEL_EDIT))
@@ -148,12 +150,7 @@ def test_cruft_update_brings_template_changes_and_keeps_the_users_features_and_m
         .replace(MODEL_EDIT[1], '{"C": 0.05, "max_iter": 2000}')
     )  # fmt: skip
     model_registry = models / "__init__.py"
-    linear_import = "from .linear import Linear\n"
-    model_registry.write_text(
-        model_registry.read_text()
-        .replace(linear_import, linear_import + "from .strong_linear import StrongLinear\n")
-        .replace("    XGB,\n]", "    XGB,\n    StrongLinear,\n]")
-    )  # fmt: skip
+    register(model_registry, "from .linear import Linear", "from .strong_linear import StrongLinear", "XGB")
     pipeline_test = project / "tests" / "test_pipeline.py"  # the user's tests know their features
     listed = '    "TargetEncoding",\n'
     pipeline_test.write_text(pipeline_test.read_text().replace(listed, listed + '    "SizePerCount",\n'))
