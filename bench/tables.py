@@ -3,7 +3,8 @@ against the pandas way on the same ingested Parquet, in one run.
 
 Two competitions of its own making, deterministic from --seed, each in a baked project:
 
-- AmEx-shaped: `statements.csv`, 13 monthly rows per customer with 30 numeric columns (--customers
+- AmEx-shaped: `statements.csv`, 13 monthly rows per customer (its id 64 hexadecimal characters as in
+  AmEx's data, or an integer with --ids int) with 30 numeric columns (--customers
   1,550,000 gives 20 million rows, about 5 GB of CSV); `train_labels.csv` (80% of the customers,
   a target each) is train, and `sample_submission.csv` (the other 20%) is test. A feature of 121
   columns per customer (the count, and the mean, min, max and last of every column) runs as
@@ -50,7 +51,14 @@ GOAL_RATIO = 0.4
 # --- the AmEx-shaped competition ---------------------------------------------------------------
 
 
-def write_amex(raw: Path, customers: int, seed: int) -> int:
+def customer_ids(first: int, count: int, form: str) -> np.ndarray:
+    """Customer ids first.. as AmEx writes them (64 hexadecimal characters) or as integers."""
+    if form == "int":
+        return np.arange(first, first + count)
+    return np.array([f"{i:064x}" for i in range(first, first + count)], dtype=object)
+
+
+def write_amex(raw: Path, customers: int, seed: int, ids_form: str = "hex") -> int:
     """statements.csv (customers x 13 rows), train_labels.csv and sample_submission.csv; the
     statement rows, written block by block."""
     raw.mkdir(parents=True, exist_ok=True)
@@ -59,7 +67,7 @@ def write_amex(raw: Path, customers: int, seed: int) -> int:
         for number, first in enumerate(range(0, customers, BLOCK_CUSTOMERS)):
             rng = np.random.default_rng([seed, number])
             count = min(BLOCK_CUSTOMERS, customers - first)
-            ids = np.repeat(np.arange(first, first + count), MONTHS)
+            ids = np.repeat(customer_ids(first, count, ids_form), MONTHS)
             columns = {"customer_ID": ids, "month": np.tile(np.arange(1, MONTHS + 1), count)}
             level = rng.normal(0, 1, (count, COLUMNS)).repeat(MONTHS, axis=0)
             values = (level + rng.normal(0, 0.5, (len(ids), COLUMNS))).round(4)
@@ -69,7 +77,7 @@ def write_amex(raw: Path, customers: int, seed: int) -> int:
             rows += len(ids)
     rng = np.random.default_rng([seed, 1 << 30])
     test = rng.random(customers) < 0.2
-    ids = np.arange(customers)
+    ids = customer_ids(0, customers, ids_form)
     target = (rng.random(customers) < 0.25).astype("int64")
     pv.write_csv(pa.table({"customer_ID": ids[~test], "target": target[~test]}), raw / "train_labels.csv")
     pv.write_csv(
@@ -249,7 +257,7 @@ def has_polars() -> bool:
 def amex(work: Path, options: argparse.Namespace) -> dict:
     project = bake(work / "amex")
     started = time.perf_counter()
-    rows = write_amex(project / "data" / "raw", options.customers, options.seed)
+    rows = write_amex(project / "data" / "raw", options.customers, options.seed, options.ids)
     figures = {"statements": rows, "write": time.perf_counter() - started}
     figures["csv_mb"] = (project / "data" / "raw" / "statements.csv").stat().st_size / 2**20
     competition = {"id_column": "customer_ID", "train": "train_labels", "test": "sample_submission"}
@@ -283,9 +291,9 @@ def print_table(amex_figures: dict, outbrain_figures: dict, options: argparse.Na
     (query_s, query_mb), (sql_s, sql_mb), (pandas_s, pandas_mb) = a["query"], a["sql"], a["pandas"]
     print(
         f"AmEx-shaped: {a['statements']:,} statement rows x {COLUMNS} columns ({a['csv_mb']:.0f} MB CSV), "
-        f"{options.customers:,} customers, a feature of {a['columns']} columns; Outbrain-shaped: {options.clicks:,} "
-        f"clicks; [duckdb] memory_limit {options.memory_limit}; {os.cpu_count()} cores; "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"{options.customers:,} customers ({options.ids} ids), a feature of {a['columns']} columns; "
+        f"Outbrain-shaped: {options.clicks:,} clicks; [duckdb] memory_limit {options.memory_limit}; "
+        f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}"
     )
     print()
     print("| figure | measured | baseline | ratio | goal | met |")
@@ -336,6 +344,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_550_000, help="AmEx customers (13 statements each)")
     parser.add_argument("--clicks", type=int, default=50_000_000, help="Outbrain clicks, train and test")
     parser.add_argument("--memory-limit", default="1GB", help="[duckdb] memory_limit of both projects")
+    parser.add_argument("--ids", choices=("hex", "int"), default="hex", help="AmEx's 64-character ids, or integers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="folder for the projects (default: a temporary one)")
     options = parser.parse_args()
