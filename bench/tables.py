@@ -3,8 +3,8 @@ against the pandas way on the same ingested Parquet, in one run.
 
 Two competitions of its own making, deterministic from --seed, each in a baked project:
 
-- AmEx-shaped: `statements.csv`, 13 monthly rows per customer (its id 64 hexadecimal characters as in
-  AmEx's data, or an integer with --ids int) with 30 numeric columns (--customers
+- AmEx-shaped: `statements.csv`, 13 monthly rows per customer (its id an integer, or with --ids hex
+  64 hexadecimal characters as in AmEx's data) with 30 numeric columns (--customers
   1,550,000 gives 20 million rows, about 5 GB of CSV); `train_labels.csv` (80% of the customers,
   a target each) is train, and `sample_submission.csv` (the other 20%) is test. A feature of 121
   columns per customer (the count, and the mean, min, max and last of every column) runs as
@@ -58,7 +58,7 @@ def customer_ids(first: int, count: int, form: str) -> np.ndarray:
     return np.array([f"{i:064x}" for i in range(first, first + count)], dtype=object)
 
 
-def write_amex(raw: Path, customers: int, seed: int, ids_form: str = "hex") -> int:
+def write_amex(raw: Path, customers: int, seed: int, ids_form: str = "int") -> int:
     """statements.csv (customers x 13 rows), train_labels.csv and sample_submission.csv; the
     statement rows, written block by block."""
     raw.mkdir(parents=True, exist_ok=True)
@@ -363,7 +363,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_550_000, help="AmEx customers (13 statements each)")
     parser.add_argument("--clicks", type=int, default=50_000_000, help="Outbrain clicks, train and test")
     parser.add_argument("--memory-limit", default="1GB", help="[duckdb] memory_limit of both projects")
-    parser.add_argument("--ids", choices=("hex", "int"), default="hex", help="AmEx's 64-character ids, or integers")
+    parser.add_argument("--ids", choices=("int", "hex"), default="int", help="integers, or AmEx's 64 hex characters")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="folder for the projects (default: a temporary one)")
     options = parser.parse_args()
