@@ -91,13 +91,10 @@ def one_line(error: Exception) -> str:
     return " ".join(kept or lines)
 
 
-def aligned(
-    database: duckdb.DuckDBPyConnection, query: str, keys: list[str], where: str, source: str | None = None
-) -> tuple[str, bool]:
+def aligned(database: duckdb.DuckDBPyConnection, query: str, keys: list[str], where: str) -> tuple[str, bool]:
     """SQL of the query's result lined up with `rows` (the module's rules): the rows' key columns,
     then the result's other columns; and whether it was lined up (False: taken as it comes, when the
-    result has neither _row nor every key column). `source` is where the result is read from when
-    it was written out first (a read_parquet() call), else the query runs inside."""
+    result has neither _row nor every key column)."""
     columns = result_columns(database, query, where)
     key_list = ", ".join(f"r.{quoted(k)}" for k in keys)
     if POSITION in columns:
@@ -108,10 +105,8 @@ def aligned(
         return query, False
     made = [c for c in columns if c != POSITION and c not in keys]
     selected = "".join(f", q.{quoted(c)}" for c in made)
-    # `rows` on the right: DuckDB builds its hash table there (the narrow side), and the wide result
-    # streams through the join into the sort.
-    joined = f"{source or f'({query})'} q RIGHT JOIN {ROWS} r ON {on}"
-    return f"SELECT {key_list}{selected} FROM {joined} ORDER BY r.{quoted(POSITION)}", True
+    order = f"ORDER BY r.{quoted(POSITION)}"
+    return f"SELECT {key_list}{selected} FROM {ROWS} r LEFT JOIN ({query}) q ON {on} {order}", True
 
 
 def frame(database: duckdb.DuckDBPyConnection, query: str, keys: list[str], where: str) -> pd.DataFrame:
@@ -129,38 +124,24 @@ def frame(database: duckdb.DuckDBPyConnection, query: str, keys: list[str], wher
 
 
 def batches(database: duckdb.DuckDBPyConnection, query: str, keys: list[str], where: str) -> Iterator[pa.RecordBatch]:
-    """The query's result lined up with `rows` (key columns first), a record batch at a time, and no
-    more than a batch ever in Python. A result that carries neither _row nor the key columns cannot
-    be lined up here: one line says so.
-
-    The result is written to a Parquet file in the connection's spill folder first, in whatever order DuckDB finishes it
-    (an aggregation over strings runs twice as fast when DuckDB need not keep its input's order), then
-    joined to `rows` and sorted, out of core. In one query, an aggregate of 1.5 million customers by
-    a 64-character id ran out of a 1 GB memory limit."""
+    """The query's result lined up with `rows` (key columns first), a record batch at a time: DuckDB
+    sorts and joins out of core, and no more than a batch is ever in Python. A result that carries
+    neither _row nor the key columns cannot be lined up here: one line says so."""
     import duckdb
     import pyarrow as pa
 
-    spill = database.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
-    result = Path(spill) / "result.parquet"
-    sql, lined_up = aligned(database, query, keys, where, source=f"read_parquet({literal(result)})")
+    sql, lined_up = aligned(database, query, keys, where)
     if not lined_up:
         raise DataError(
             f"{where}: query() must select the key columns ({', '.join(keys)}) or {POSITION} (from {ROWS}), "
             "so that its result lines up with the rows"
         )
     try:
-        database.execute("SET preserve_insertion_order = false")
-        try:
-            database.execute(f"COPY ({query}) TO {literal(result)} (FORMAT parquet, COMPRESSION uncompressed)")
-        finally:
-            database.execute("SET preserve_insertion_order = true")
         reader = database.sql(sql).to_arrow_reader(BATCH_ROWS)
         for batch in reader:
             yield _plain_numbers(batch)
     except (duckdb.Error, pa.ArrowException) as error:
         raise failed(database, where, error) from None
-    finally:
-        result.unlink(missing_ok=True)
 
 
 def _plain_numbers(batch: pa.RecordBatch) -> pa.RecordBatch:
