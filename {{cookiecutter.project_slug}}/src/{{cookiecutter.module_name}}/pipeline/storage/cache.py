@@ -70,6 +70,19 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _syntax_hash(path: Path) -> str:
+    tree = _strip_docstrings(ast.parse(path.read_bytes(), filename=str(path)))
+    return _digest(ast.dump(tree))
+
+
+def module_hash(module_name: str) -> str:
+    """Hash of a module's syntax tree: comments, formatting and docstrings do not count. Kept
+    with the file's size and mtime, so an up-to-date run parses no source."""
+    import sys
+
+    return _file_hashes.get(Path(sys.modules[module_name].__file__), "syntax", _syntax_hash)
+
+
 def _defined_names(node: ast.stmt) -> list[str]:
     """The module-level names a statement defines: a function, a class, simple assignments and
     imports. Any other statement (`if`, `for`, a call) defines none here."""
