@@ -1,5 +1,5 @@
 """The package's layout keeps its promises, read from the source with the standard library's ast:
-no import circle, your rooms (features/, models/) import the machinery only from its public place
+no import circle, your rooms (features/, models/, metrics/) import the machinery only from its public place
 (`pipeline/__init__.py`), and the machinery reads your rooms only in its registry.
 
 Every import statement counts: at module level, inside functions, under TYPE_CHECKING, and
@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = "{{ cookiecutter.module_name }}"
 SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
-ROOMS = ("features", "models")
+ROOMS = ("features", "models", "metrics")
 MACHINERY = "pipeline"  # its __init__.py is the public place
 REGISTRY = "pipeline.registry"
 
