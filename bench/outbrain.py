@@ -231,7 +231,8 @@ def by_rate(rows: pd.DataFrame, seen: pd.DataFrame) -> dict[int, list[int]]:
 
 def read_submission(path: Path) -> dict[int, list[int]]:
     submission = pd.read_csv(path, dtype={"ad_id": str})
-    return {int(d): [int(a) for a in ads.split()] for d, ads in zip(submission["display_id"], submission["ad_id"])}
+    pairs = zip(submission["display_id"], submission["ad_id"], strict=True)
+    return {int(display): [int(ad) for ad in ads.split()] for display, ads in pairs}
 
 
 def measure(work: Path, options: argparse.Namespace) -> dict:
@@ -252,8 +253,9 @@ def measure(work: Path, options: argparse.Namespace) -> dict:
     train_rows = pd.read_csv(raw / "clicks_train.csv")
     [split] = (project / "data" / "cache" / "Split").glob("*/folds.parquet")
     fold = pd.read_parquet(split)["fold"].to_numpy()
-    out_of_fold = [
-        map_at_k(by_rate(train_rows[fold == k], train_rows[fold != k]), train_rows[fold == k]) for k in sorted(set(fold))
+    out_of_fold = [  # the baseline on each fold's displays, its click rates from the other folds
+        map_at_k(by_rate(train_rows[fold == k], train_rows[fold != k]), train_rows[fold == k])
+        for k in sorted(set(fold))
     ]
     return {
         "project": project,
@@ -277,12 +279,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-outbrain-") as temporary:
         figures = measure(options.work or Path(temporary), options)
         train_rows, held_rows = figures["rows"]
-        print(f"Outbrain-shaped competition: {options.displays:,} displays (seed {options.seed}), {train_rows:,} train rows,")
-        print(f"{held_rows:,} held-back rows as test; make all took {figures['seconds']:.0f} s")
+        print(f"Outbrain-shaped competition: {options.displays:,} displays (seed {options.seed}), {train_rows:,}")
+        print(f"train rows, {held_rows:,} held-back rows as test; make all took {figures['seconds']:.0f} s")
         print(f"| MAP@{K} | CV (out of fold) | held-back displays |")
         print("|---|---|---|")
-        print(f"| pipeline: click rates out of fold + events/promoted_content joins | {figures['cv']:.5f} | {figures['held_back']:.5f} |")
-        print(f"| baseline: each display's ads by the ad's smoothed click rate | {figures['baseline_cv']:.5f} | {figures['baseline_held_back']:.5f} |")
+        for name, key in (
+            ("pipeline: click rates out of fold + events/promoted_content joins", ""),
+            ("baseline: each display's ads by the ad's smoothed click rate", "baseline_"),
+        ):
+            print(f"| {name} | {figures[key + 'cv']:.5f} | {figures[key + 'held_back']:.5f} |")
         print(f"Submission: {figures['submission']}")
 
 

@@ -30,7 +30,9 @@ def test_an_outbrain_competition_makes_a_valid_ranked_file(tmp_path: Path):
     assert "-map@12-" in submission.name
     raw = tmp_path / "kaggle-competition" / "data" / "raw"
     made, sample = pd.read_csv(submission, dtype=str), pd.read_csv(raw / "sample_submission.csv", dtype=str)
-    assert list(made.columns) == ["display_id", "ad_id"] and made["display_id"].tolist() == sample["display_id"].tolist()
+    assert list(made.columns) == ["display_id", "ad_id"]
+    assert made["display_id"].tolist() == sample["display_id"].tolist()
     test = pd.read_csv(raw / "clicks_test.csv", dtype=str).groupby("display_id")["ad_id"].agg(sorted)
-    assert all(sorted(ads.split()) == test[display] for display, ads in zip(made["display_id"], made["ad_id"]))
+    pairs = zip(made["display_id"], made["ad_id"], strict=True)
+    assert all(sorted(ads.split()) == test[display] for display, ads in pairs)
     assert made["ad_id"].tolist() != sample["ad_id"].tolist()  # ranked by score, not the sample's order

@@ -168,7 +168,8 @@ def yours(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, object]:
     row_id = test["display_id"].astype(str) + "_" + test["ad_id"].astype(str)
     tables["sample_submission"] = pd.DataFrame({"row_id": row_id, "clicked": 0.5}).iloc[::-1]
     competition = {key: OUTBRAIN[key] for key in ("train", "test", "id_column", "target_column")}
-    config = {**QUICK, "competition": {**BINARY, **competition, "metric": "gini"}, "submission": {"format": "backwards"}}
+    competition.update(BINARY, metric="gini")
+    config = {**QUICK, "competition": competition, "submission": {"format": "backwards"}}
     pipeline = written(Pipeline(tmp_path_factory.mktemp("yours"), **config), tables)
     with_features(pipeline, YOURS)
     return pipeline, pipeline.run("Submission")
@@ -224,7 +225,8 @@ def test_several_targets_get_one_model_each_and_the_mean_cv_score(tmp_path):
     assert run.returncode == 0, describe(run)
     assert "Targets: clicked 0." in run.stdout and ", liked 0." in run.stdout
     folds = [json.loads((f / MANIFEST).read_text())["params"] for f in pipeline.done_folders("TrainFold")]
-    assert sorted((p["target_column"], p["fold"]) for p in folds) == [(t, str(k)) for t in ("clicked", "liked") for k in range(3)]
+    expected = [(target, str(k)) for target in ("clicked", "liked") for k in range(3)]
+    assert sorted((p["target_column"], p["fold"]) for p in folds) == expected
 
     made = facts(pipeline, "Train")
     oof = result(pipeline, "Train", "oof")

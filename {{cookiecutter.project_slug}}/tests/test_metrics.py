@@ -119,5 +119,6 @@ def test_a_ranked_list_column_of_another_name_lists_the_other_key():
 
 def test_a_ranked_sample_whose_keys_are_not_tests_is_one_line():
     sample = pd.DataFrame({"display_id": [2, 3], "ad_id": ["", ""]})
-    with pytest.raises(DataError, match=r"'display_id' values do not match the test rows' \(1 only in the sample, e.g. 3; "):
+    expected = r"'display_id' values do not match the test rows' \(1 only in the sample, e.g. 3; 1 only in test"
+    with pytest.raises(DataError, match=expected):
         ranked_submission(sample, predictions(), KEYS, None, "sample_submission.csv")
