@@ -5,13 +5,12 @@ a tiny competition of its own (the template's suite runs this file in one bake, 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import MANIFEST, MODULE, Pipeline, describe, tasks_run
-from test_tables import errors, facts, result, with_features
+from test_tables import OUTBRAIN_FEATURES, Outbrain, errors, facts, result, with_features
 
 QUICK = {"train": {"model_params": json.dumps({"max_iter": 30}), "importance_repeats": "0"}}
 BINARY = {"problem_type": "binary", "n_folds": "3"}
@@ -25,34 +24,11 @@ OUTBRAIN = {
     "group_column": "display_id",
 }
 
-AD_FEATURES = f'''
-from {MODULE}.features.numeric import NumericColumns
-
-
-class AdContext(Feature):
-    """The ad's campaign and advertiser, and the display's platform: a lookup join in DuckDB."""
-
-    def tables(self):
-        return ["promoted_content", "events"]
-
-    def columns(self):
-        return []
-
-    def make(self, df):
-        return self.sql("""
-            SELECT r._row, p.campaign_id, p.advertiser_id, e.platform
-            FROM rows r LEFT JOIN promoted_content p USING (ad_id) LEFT JOIN events e USING (display_id)
-        """)
-
-
-FEATURES = [NumericColumns, AdContext]
-'''
-
-
 def clicks(seed: int = 7, displays: int = 120) -> dict[str, pd.DataFrame]:
     """Displays of 2 to 6 ads, one click each, drawn by an ad's appeal: clicks_train (with `clicked`),
     clicks_test, events (a platform per display), promoted_content (ad -> campaign, advertiser) and a
-    sample that lists each test display's ads, space-separated."""
+    sample that lists each test display's ads, space-separated. test_tables.py's OUTBRAIN_FEATURES
+    read them."""
     rng = np.random.default_rng(seed)
     appeal = rng.normal(0, 1.5, 40)
     shown = [(d, ad) for d in range(1, displays + 1) for ad in rng.choice(40, rng.integers(2, 7), replace=False)]
@@ -68,7 +44,7 @@ def clicks(seed: int = 7, displays: int = 120) -> dict[str, pd.DataFrame]:
         "clicks_test": rows[test].drop(columns="clicked").reset_index(drop=True),
         "events": pd.DataFrame({"display_id": range(1, displays + 1), "platform": rng.integers(1, 4, displays)}),
         "promoted_content": pd.DataFrame(
-            {"ad_id": range(100, 140), "campaign_id": np.arange(40) // 4, "advertiser_id": np.arange(40) // 8}
+            {"ad_id": range(100, 140), "campaign_id": np.arange(40) // 4, "advertiser": np.arange(40) // 8 + 1}
         ),
         "sample_submission": lists.sample(frac=1.0, random_state=seed).reset_index(),
     }
@@ -90,20 +66,13 @@ def map_at(k: int, oof: pd.DataFrame) -> float:
     return float(np.mean(scores))
 
 
-@dataclass
-class Outbrain:
-    pipeline: Pipeline
-    run: object
-    tables: dict[str, pd.DataFrame]
-
-
 @pytest.fixture(scope="module")
 def outbrain(tmp_path_factory: pytest.TempPathFactory) -> Outbrain:
     """MAP@12 over each display's ads, the folds left to their default, a ranked file of at most 3 ads."""
     tables = clicks()
     config = {**QUICK, "competition": OUTBRAIN, "submission": {"format": "ranked", "top_k": "3"}}
     pipeline = written(Pipeline(tmp_path_factory.mktemp("outbrain"), **config), tables)
-    with_features(pipeline, AD_FEATURES)
+    with_features(pipeline, OUTBRAIN_FEATURES)
     return Outbrain(pipeline, pipeline.run("Submission"), tables)
 
 
@@ -220,7 +189,7 @@ def test_several_targets_get_one_model_each_and_the_mean_cv_score(tmp_path):
     competition = {key: OUTBRAIN[key] for key in ("train", "test", "id_column")}
     config = {**QUICK, "competition": {**BINARY, **competition, "target_column": "clicked liked"}}
     pipeline = written(Pipeline(tmp_path, **config), tables)
-    with_features(pipeline, AD_FEATURES)
+    with_features(pipeline, OUTBRAIN_FEATURES)
     run = pipeline.run("Submission")
     assert run.returncode == 0, describe(run)
     assert "Targets: clicked 0." in run.stdout and ", liked 0." in run.stdout
