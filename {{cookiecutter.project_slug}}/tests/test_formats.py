@@ -24,6 +24,7 @@ OUTBRAIN = {
     "group_column": "display_id",
 }
 
+
 def clicks(seed: int = 7, displays: int = 120) -> dict[str, pd.DataFrame]:
     """Displays of 2 to 6 ads, one click each, drawn by an ad's appeal: clicks_train (with `clicked`),
     clicks_test, events (a platform per display), promoted_content (ad -> campaign, advertiser) and a
