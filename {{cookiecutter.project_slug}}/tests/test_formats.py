@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import MANIFEST, MODULE, Pipeline, describe, tasks_run
+from test_kaggle import runs_command
 from test_tables import OUTBRAIN_FEATURES, Outbrain, errors, facts, result, with_features
 
 QUICK = {"train": {"model_params": json.dumps({"max_iter": 30}), "importance_repeats": "0"}}
@@ -179,8 +180,8 @@ def test_a_format_of_yours_that_does_not_follow_the_sample_is_refused_with_one_l
 
 def test_several_targets_get_one_model_each_and_the_mean_cv_score(tmp_path):
     """target_column = clicked liked: a model per target on the same folds (TrainFold per target and
-    fold), the CV score the mean of the targets', each target's in the record, and the submission's
-    columns of the same names filled with each model's predictions."""
+    fold), the CV score the mean of the targets', each target's in the record and `make report`, and
+    the submission's columns of the same names filled with each model's predictions."""
     from sklearn.metrics import roc_auc_score
 
     tables = clicks(seed=9)
@@ -205,6 +206,11 @@ def test_several_targets_get_one_model_each_and_the_mean_cv_score(tmp_path):
     assert made["cv_score"] == pytest.approx(np.mean(list(scores.values())))
     [record] = [json.loads(p.read_text()) for p in (pipeline.root / "runs").glob("*.json")]
     assert record["cv"]["targets"]["liked"]["score"] == pytest.approx(scores["liked"])
+    report = runs_command(pipeline, "report")
+    assert report.returncode == 0, describe(report)
+    shown = (pipeline.root / "reports" / "report.md").read_text()
+    assert f"## Targets (run {record['run_id']}: CV {made['cv_score']:.5f} is their mean)" in shown
+    assert f"| liked | {scores['liked']:.5f} |" in shown
 
     [file] = pipeline.submissions.glob("*.csv")
     submission = pd.read_csv(file).set_index(["display_id", "ad_id"])
