@@ -12,8 +12,9 @@ platform), promoted_content (ad_id, document_id, campaign_id, advertiser_id), do
 
 A share of the displays (--held-back) are held back: they are the competition's test rows, and their
 clicks, kept by the benchmark, score the submission. In one run it prints the pipeline's CV MAP@12 and
-its MAP@12 on the held-back displays, and the baseline's (out of fold on the pipeline's own folds, and
-on the held-back displays from all of train).
+its MAP@12 on the held-back displays, the baseline's (out of fold on the pipeline's own folds, and on
+the held-back displays from all of train), and the ceiling: the held-back displays ranked by the
+appeal their clicks were drawn from (the noise of the draw is what no model can learn).
 
 Usage: python bench/outbrain.py [--displays N] [--held-back 0.2] [--seed 0] [--work DIR]
 """
@@ -134,7 +135,7 @@ FEATURES = [ClickRates, DisplayContext]
 
 def write_competition(raw: Path, displays: int, held_back: float, seed: int) -> pd.DataFrame:
     """Every table of the competition into raw; returns the held-back displays' clicks (display_id,
-    ad_id, clicked), which the competition's test rows lack."""
+    ad_id, clicked, and the appeal the click was drawn from), which the competition's test rows lack."""
     rng = np.random.default_rng(seed)
     advertisers, campaigns, ads, categories = 60, 300, 3000, 20
     advertiser_appeal = rng.normal(0, 0.6, advertisers)
@@ -156,22 +157,22 @@ def write_competition(raw: Path, displays: int, held_back: float, seed: int) -> 
     page = rng.integers(0, documents, displays)
     platform = rng.choice([1, 2, 3], displays, p=[0.45, 0.4, 0.15])
     row_page, row_platform = page[display - 1], platform[display - 1]
-    utility = (
+    appeal = (
         advertiser_appeal[advertiser[ad]]
         + campaign_appeal[campaign_of[ad]]
         + ad_appeal[ad]
         + mobile_bias[advertiser[ad]] * (row_platform == 2)
         + 0.8 * (document_category[row_page] == ad_category[ad])
-        + rng.gumbel(size=len(ad))
     )
-    clicks = pd.DataFrame({"display_id": display, "ad_id": ad, "utility": utility})
-    best = clicks.groupby("display_id")["utility"].transform("max")
-    clicks = clicks.assign(clicked=(clicks["utility"] == best).astype("int64")).drop(columns="utility")
+    clicks = pd.DataFrame({"display_id": display, "ad_id": ad, "appeal": appeal})
+    utility = appeal + rng.gumbel(size=len(ad))  # the click: a multinomial logit of the appeal
+    best = pd.Series(utility).groupby(display).transform("max").to_numpy()
+    clicks["clicked"] = (utility == best).astype("int64")
 
     back = rng.random(displays) < held_back
     held = back[clicks["display_id"].to_numpy() - 1]
     raw.mkdir(parents=True, exist_ok=True)
-    clicks[~held].to_csv(raw / "clicks_train.csv", index=False)
+    clicks[~held].drop(columns="appeal").to_csv(raw / "clicks_train.csv", index=False)
     truth = clicks[held].reset_index(drop=True)
     truth[["display_id", "ad_id"]].to_csv(raw / "clicks_test.csv", index=False)
     listed = truth.groupby("display_id")["ad_id"].agg(lambda values: " ".join(map(str, values)))
@@ -216,6 +217,12 @@ def map_at_k(ranked: dict[int, list[int]], truth: pd.DataFrame) -> float:
         listed = ranked.get(display, [])[:K]
         scores.append(1 / (listed.index(ad) + 1) if ad in listed else 0.0)
     return float(np.mean(scores))
+
+
+def by_appeal(rows: pd.DataFrame) -> dict[int, list[int]]:
+    """The best anyone can do: each display's ads ranked by the appeal their click was drawn from."""
+    ranked = rows.sort_values(["display_id", "appeal"], ascending=[True, False])
+    return ranked.groupby("display_id")["ad_id"].agg(list).to_dict()
 
 
 def by_rate(rows: pd.DataFrame, seen: pd.DataFrame) -> dict[int, list[int]]:
@@ -265,6 +272,7 @@ def measure(work: Path, options: argparse.Namespace) -> dict:
         "held_back": map_at_k(read_submission(submission), truth),
         "baseline_cv": float(np.mean(out_of_fold)),
         "baseline_held_back": map_at_k(by_rate(truth, train_rows), truth),
+        "oracle_held_back": map_at_k(by_appeal(truth), truth),
         "submission": submission,
     }
 
@@ -288,6 +296,8 @@ def main() -> None:
             ("baseline: each display's ads by the ad's smoothed click rate", "baseline_"),
         ):
             print(f"| {name} | {figures[key + 'cv']:.5f} | {figures[key + 'held_back']:.5f} |")
+        ceiling = "the ceiling: each display's ads by the appeal their click was drawn from"
+        print(f"| {ceiling} | | {figures['oracle_held_back']:.5f} |")
         print(f"Submission: {figures['submission']}")
 
 
