@@ -16,7 +16,7 @@ its MAP@12 on the held-back displays, the baseline's (out of fold on the pipelin
 the held-back displays from all of train), and the ceiling: the held-back displays ranked by the
 appeal their clicks were drawn from (the noise of the draw is what no model can learn).
 
-Usage: python bench/outbrain.py [--displays N] [--held-back 0.2] [--seed 0] [--work DIR]
+Usage: python bench/outbrain.py [--displays N] [--held-back 0.2] [--seed 0] [--folds 5] [--work DIR]
 """
 
 from __future__ import annotations
@@ -189,19 +189,20 @@ def write_competition(raw: Path, displays: int, held_back: float, seed: int) -> 
     return truth
 
 
-def configure(project: Path) -> None:
+def configure(project: Path, folds: int) -> None:
     """The benchmark's features in place of the project's, and its luigi.cfg lines."""
     package = project / "src" / MODULE / "features"
     (package / "outbrain.py").write_text(FEATURES)
     (package / "__init__.py").write_text("from .outbrain import FEATURES\n\n__all__ = ['FEATURES']\n")
     config = project / "luigi.cfg"
+    settings = {**CONFIG, "competition": {**CONFIG["competition"], "n_folds": str(folds)}}
     text, section = [], ""
     for line in config.read_text().splitlines():
         if line.startswith("["):
             section = line.strip("[]")
         key = line.split("=")[0].strip()
-        if key in CONFIG.get(section, {}):
-            line = f"{key} = {CONFIG[section][key]}"
+        if key in settings.get(section, {}):
+            line = f"{key} = {settings[section][key]}"
         text.append(line)
     config.write_text("\n".join(text) + "\n")
 
@@ -246,7 +247,7 @@ def measure(work: Path, options: argparse.Namespace) -> dict:
     project = bake(work)
     raw = project / "data" / "raw"
     truth = write_competition(raw, options.displays, options.held_back, options.seed)
-    configure(project)
+    configure(project, options.folds)
     started = time.perf_counter()
     run = subprocess.run(
         ["make", "-C", str(project), "all", f"VENV={sys.prefix}"], capture_output=True, text=True, check=False
@@ -282,6 +283,7 @@ def main() -> None:
     parser.add_argument("--displays", type=int, default=40_000)
     parser.add_argument("--held-back", type=float, default=0.2, help="share of the displays held back as test")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folds", type=int, default=5, help="[competition] n_folds")
     parser.add_argument("--work", type=Path, help="keep the baked project here (default: a temporary folder)")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-outbrain-") as temporary:
