@@ -81,12 +81,14 @@ def check_competition(value):
 
 def check_columns(id_column, target_column):
     """id_column names one column or several separated by spaces (a key of several columns), each
-    once, none the target (in luigi.cfg a JSON list holds names with spaces: ["row id"])."""
+    once, none a target (target_column: one or several, separated by spaces; in luigi.cfg a JSON list
+    holds names with spaces: ["row id"])."""
     if id_column.startswith("["):
         return f"id_column {id_column!r}: give column names separated by spaces (a JSON list goes in luigi.cfg)"
     keys = id_column.split()
-    if target_column in keys:
-        return f"id_column and target_column are both {target_column!r}: they must differ"
+    shared = [name for name in target_column.split() if name in keys]
+    if shared:
+        return f"id_column and target_column are both {shared[0]!r}: they must differ"
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         return f"id_column {id_column!r} names {', '.join(repeated)} twice: name each key column once"

@@ -75,7 +75,7 @@ PACKAGE_FILES = [
     "pipeline/runs/record.py",
 ]
 # The top of the package: the user's rooms, and the template's machinery in one folder.
-PACKAGE_TOP = ["__init__.py", "__main__.py", "features", "models", "pipeline"]
+PACKAGE_TOP = ["__init__.py", "__main__.py", "features", "metrics", "models", "pipeline"]
 
 
 def case_id(case: dict[str, str]) -> str:

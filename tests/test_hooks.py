@@ -31,6 +31,7 @@ BAD_ANSWERS = [
     ("s3_prefix=data/../up", "must be a relative key prefix"),
     ("id_column=target", "id_column and target_column are both 'target'"),
     ("id_column=display_id target", "id_column and target_column are both 'target'"),  # a key of two columns
+    ("target_column=clicked id", "id_column and target_column are both 'id'"),  # two targets, one the key
     ("target_column=", "target_column is empty"),
     ("id_column=100%", "id_column '100%' has a line break, '%'"),
     ("competition=House Prices", "competition 'House Prices' is not a Kaggle competition slug"),

@@ -248,8 +248,9 @@ def test_make_all_creates_the_environment_when_missing(bake, tmp_path: Path):
 # tests/test_cruft.py) and the multiclass bake run them, the regression bake leaves them out, for time.
 SAME_FOR_EVERY_PROBLEM = ("durable", "environment", "memory", "threads", "fetch", "kaggle", "runs", "layout")
 # Run by the binary bake alone (tests/test_cruft.py): their tiny competitions of several tables take a
-# minute, and what they test (keys, tables, SQL) is the same for every problem type.
-BINARY_ONLY = ("tables",)
+# minute, and what they test (keys, tables, SQL, metrics over groups, file formats) is the same for every
+# problem type (their competitions set it).
+BINARY_ONLY = ("tables", "formats")
 
 
 def test_project_tests_and_lint_pass(baked: Baked):

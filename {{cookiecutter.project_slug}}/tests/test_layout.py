@@ -1,5 +1,5 @@
 """The package's layout keeps its promises, read from the source with the standard library's ast:
-no import circle, your rooms (features/, models/) import the machinery only from its public place
+no import circle, your rooms (features/, models/, metrics/) import the machinery only from its public place
 (`pipeline/__init__.py`), and the machinery reads your rooms only in its registry.
 
 Every import statement counts: at module level, inside functions, under TYPE_CHECKING, and
@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = "{{ cookiecutter.module_name }}"
 SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
-ROOMS = ("features", "models")
+ROOMS = ("features", "models", "metrics")
 MACHINERY = "pipeline"  # its __init__.py is the public place
 REGISTRY = "pipeline.registry"
 
@@ -105,7 +105,7 @@ def _public_names(root: Path) -> set[str]:
 
 
 def imports_out_of_the_rooms(root: Path) -> list[str]:
-    """Imports in features/ and models/ of anything but their own room and the public place's names."""
+    """Imports in features/, models/ and metrics/ of anything but their own room and the public place's names."""
     known, public = modules(root), _public_names(root)
     wrong = []
     for name, path in known.items():
@@ -144,7 +144,7 @@ def test_your_rooms_import_the_machinery_only_from_its_public_place():
 
 
 def test_the_machinery_reads_your_rooms_only_in_its_registry():
-    """The only arrows from pipeline/ into features/ and models/ start in pipeline/registry.py."""
+    """The only arrows from pipeline/ into features/, models/ and metrics/ start in pipeline/registry.py."""
     wrong = imports_of_the_rooms_outside_the_registry(SOURCE)
     assert wrong == [], "read FEATURES and MODELS through pipeline/registry.py:\n" + "\n".join(wrong)
 

@@ -16,7 +16,7 @@ from conftest import MANIFEST, MODULE, PROJECT, TIMEOUT, Competition, Pipeline, 
 
 models = importlib.import_module(f"{MODULE}.models")
 blend = importlib.import_module(f"{MODULE}.pipeline.training.blend")
-metrics = importlib.import_module(f"{MODULE}.pipeline.training.metrics")
+registry = importlib.import_module(f"{MODULE}.pipeline.registry")
 errors = importlib.import_module(f"{MODULE}.pipeline.errors")
 
 MODELS = [m.name for m in models.MODELS]  # every registered model: requirements.lock installs them all
@@ -258,11 +258,11 @@ def test_greedy_weights_beat_each_model_on_models_that_differ():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2000)
     views = np.stack([y + rng.normal(0, 1.5, len(y)), y + rng.normal(0, 1.5, len(y))])[:, :, None]
-    auc = metrics.METRICS["roc_auc"]
+    auc = registry.metric_named("roc_auc", "binary")
     weights = blend.greedy_weights(views, y, auc)
     assert weights.sum() == pytest.approx(1.0) and (weights > 0.2).all()
-    blended = float(auc.score(y, np.tensordot(weights, views, axes=1)[:, 0]))
-    assert blended > max(float(auc.score(y, view[:, 0])) for view in views)
+    blended = auc(y, np.tensordot(weights, views, axes=1)[:, 0])
+    assert blended > max(auc(y, view[:, 0]) for view in views)
 
 
 class _Trained:

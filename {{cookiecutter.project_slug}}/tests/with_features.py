@@ -1,6 +1,7 @@
 """The pipeline's command line with a file's features instead of FEATURES, for tests of features that
 the project does not register: `python tests/with_features.py <features.py> <Task> [luigi options]`,
-in an isolated pipeline's environment. The file lists its features in its own FEATURES."""
+in an isolated pipeline's environment. The file lists its features in its own FEATURES, and may list
+metrics and submission formats (METRICS, FORMATS) to add to the project's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def main() -> None:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     registry.FEATURES[:] = module.FEATURES  # the one list every task reads
+    registry.METRICS.extend(getattr(module, "METRICS", []))  # metrics and formats besides the project's
+    registry.FORMATS.extend(getattr(module, "FORMATS", []))
     run(args)
 
 

@@ -1,6 +1,6 @@
 """{{ cookiecutter.project_name }}: a Luigi pipeline from raw competition files to a submission.
 
-Yours: features/ and models/. The template's machinery: pipeline/. This file runs first on any import
+Yours: features/, models/ and metrics/. The template's machinery: pipeline/. This file runs first on any import
 of the package, so it sets what must be set before Luigi and pyarrow load.
 """
 

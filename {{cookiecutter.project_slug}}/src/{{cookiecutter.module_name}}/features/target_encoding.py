@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..pipeline import Feature, Ingest, checked_competition
+from ..pipeline import Feature, Ingest, checked_competition, target_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,11 @@ class TargetEncoding(Feature):
         import pandas as pd
 
         cfg = checked_competition()
-        targets = _target_columns(train[cfg.target_column], cfg.problem_type)
+        targets: dict[str, pd.Series] = {}
+        several = len(target_columns()) > 1  # each target's columns named after it
+        for target in target_columns():
+            encoded = _target_columns(train[target], cfg.problem_type)
+            targets.update({f"_{target}{suffix}" if several else suffix: values for suffix, values in encoded.items()})
         made_train, made_test = {}, {}
         for column in self.columns():
             keys_train = train[column].astype("string").fillna("<missing>")

@@ -30,13 +30,15 @@ class competition(luigi.Config):  # noqa: N801 - the class name is the luigi.cfg
     train = luigi.Parameter(default="train")
     test = luigi.Parameter(default="test")
     sample_submission = luigi.Parameter(default="sample_submission")
+    # What is predicted: one column, or several separated by spaces (one model each, scored by the
+    # metric's mean over them).
     target_column = luigi.Parameter(default="target")
-    metric = luigi.Parameter(default="")
+    metric = luigi.Parameter(default="")  # a name in metrics/__init__.py METRICS (empty: the problem type's)
     seed = luigi.IntParameter(default=42)
     n_folds = luigi.IntParameter(default=5)
     # stratified | kfold | group | stratified_group | time (empty: stratified, or kfold for regression)
     folds = luigi.Parameter(default="")
-    group_column = luigi.Parameter(default="")
+    group_column = luigi.Parameter(default="")  # a grouped metric's groups; set, folds keep groups whole
     time_column = luigi.Parameter(default="")
     time_gap = luigi.FloatParameter(default=0.0)  # in the time column's units (days for dates)
 
@@ -66,9 +68,13 @@ class train(luigi.Config):  # noqa: N801
 
 
 class submission(luigi.Config):  # noqa: N801
-    """What the submission holds: `train` ([train] model's predictions) or `blend` (Blend's)."""
+    """What the submission holds: `train` ([train] model's predictions) or `blend` (Blend's); and the
+    file's form: `rows` (the sample's rows, predictions filled in), `ranked` (per key of the sample,
+    the test rows' values listed best first, at most top_k; empty: all) or a function of FORMATS."""
 
     source = luigi.ChoiceParameter(choices=("train", "blend"), default="train")
+    format = luigi.Parameter(default="rows")
+    top_k = luigi.Parameter(default="")
 
 
 class blend(luigi.Config):  # noqa: N801
@@ -187,6 +193,40 @@ def key_columns() -> list[str]:
     return column_names(checked_competition().id_column, "id_column")
 
 
+def target_columns() -> list[str]:
+    """The column(s) to predict: [competition] target_column, checked. Several targets are binary or
+    regression ones (one model each); a multiclass target is one column."""
+    cfg = checked_competition()
+    targets = column_names(cfg.target_column, "target_column")
+    if len(targets) > 1 and cfg.problem_type == "multiclass":
+        raise ConfigError(
+            f"luigi.cfg [competition] target_column = {cfg.target_column}: several targets must be binary or "
+            "regression ones, not multiclass"
+        )
+    return targets
+
+
+def submission_format() -> str:
+    """[submission] format: rows, ranked, or the name of a function in FORMATS (checked there)."""
+    return submission().format.strip() or "rows"
+
+
+def file_keys(sample_columns: list[str]) -> list[str]:
+    """The columns that identify a row of the submission file, as the sample has them: the row key for
+    `rows`; for a ranked list or a function of FORMATS, the sample's first column (display_id)."""
+    return key_columns() if submission_format() == "rows" else list(sample_columns[:1])
+
+
+def top_k() -> int | None:
+    """[submission] top_k: how many values a ranked list holds at most (empty: all)."""
+    text = submission().top_k.strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"luigi.cfg [submission] top_k = {text}: use an integer >= 1, or nothing for all")
+    return int(text)
+
+
 def table_names() -> dict[str, str]:
     """The tables that hold the rows, by role (train, test, sample_submission): [competition]
     train, test and sample_submission, checked. test may be the sample itself."""
@@ -244,7 +284,8 @@ def checked_competition() -> competition:
         raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds}: need 2 or more")
     if cfg.seed < 0:
         raise ConfigError(f"luigi.cfg [competition] seed = {cfg.seed}: need a non-negative integer")
-    if not cfg.target_column or cfg.target_column in column_names(cfg.id_column, "id_column"):
+    keys = column_names(cfg.id_column, "id_column")
+    if not cfg.target_column.strip() or set(column_names(cfg.target_column, "target_column")) & set(keys):
         raise ConfigError(
             "luigi.cfg [competition] id_column and target_column must be set and differ "
             f"(got {cfg.id_column!r} and {cfg.target_column!r})"

@@ -161,6 +161,8 @@ def _report(task: luigi.Task, args: list[str]) -> None:
         facts = (task.predictions() if task.task_family == "Submission" else Train()).manifest()["facts"]
         folds = ", ".join(f"{score:.5f}" for score in facts["fold_scores"])
         print(f"CV {facts['metric']}: {facts['cv_score']:.5f}  (folds: {folds})")
+        if "target_scores" in facts:  # several targets: the CV above is their mean
+            print("Targets: " + ", ".join(f"{name} {score:.5f}" for name, score in facts["target_scores"].items()))
         if task.task_family == "Submission":
             print(f"Submission: {shown(task.path())}")
         print(f"Run record: {shown(ensure_record(args))}")

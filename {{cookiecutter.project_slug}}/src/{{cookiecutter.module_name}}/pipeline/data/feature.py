@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..config import checked_competition, key_columns, table_names
+from ..config import checked_competition, key_columns, table_names, target_columns
 from ..errors import ConfigError, DataError
 from ..storage.cache import CachedTask
 from .ingest import Ingest
@@ -241,18 +241,17 @@ class Feature(CachedTask):
         return {part: Ingest().load(part, columns=keys) for part in ("train", "test")}
 
     def _made(self) -> dict[str, pd.DataFrame | Iterator[pd.DataFrame]]:
-        cfg = checked_competition()
         keys = self.keys()
         data = Ingest()
         columns = self._row_columns()
         if self.row_wise and not self.uses_target:
             return {part: self._by_row_group(part, columns, keys) for part in ("train", "test")}
-        target = [cfg.target_column] if self.uses_target else []
-        train = data.load("train", columns=[*columns, *target])
+        targets = target_columns()
+        train = data.load("train", columns=[*columns, *(targets if self.uses_target else [])])
         if self.uses_target:
             train["fold"] = Split().load("folds", columns=["fold"])["fold"].to_numpy()
         else:
-            train = train.drop(columns=[cfg.target_column], errors="ignore")
+            train = train.drop(columns=targets, errors="ignore")
         test = data.load("test", columns=columns)
 
         made_train, made_test = self.make_train_test(train, test)
@@ -266,9 +265,9 @@ class Feature(CachedTask):
 
     def _by_row_group(self, part: str, columns: list[str], keys: list[str]) -> Iterator[pd.DataFrame]:
         """make() applied to one batch of Ingest's rows at a time, keyed."""
-        target = checked_competition().target_column
+        targets = target_columns()
         for rows in Ingest().batches(part, columns):
-            made = self.make(rows.drop(columns=[target], errors="ignore"))
+            made = self.make(rows.drop(columns=targets, errors="ignore"))
             if len(made) != len(rows):
                 raise DataError(f"{self.task_family} returned {len(made)} {part} rows for {len(rows)}")
             names = [str(c) for c in made.columns]

@@ -15,7 +15,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import checked_competition, ingest, key_columns, sample_is_test, shown, table_file, table_names
+from ..config import (
+    checked_competition,
+    file_keys,
+    ingest,
+    key_columns,
+    sample_is_test,
+    shown,
+    submission_format,
+    table_file,
+    table_names,
+    target_columns,
+)
 from ..errors import ConfigError, DataError
 from ..storage.cache import CachedTask
 from .convert import (
@@ -131,7 +142,10 @@ class Ingest(CachedTask):
 
     def settings(self) -> dict[str, Any]:
         cfg, options = checked_competition(), ingest()
+        # How the sample's keys are read, only when not as the rows' (so that Ingest keeps its hash).
+        apart = {"sample_key": "its first column"} if submission_format() != "rows" else {}
         return {
+            **apart,
             "id_column": cfg.id_column,
             "target_column": cfg.target_column,
             "tables": table_names(),
@@ -145,8 +159,7 @@ class Ingest(CachedTask):
         return {role: table_file(name) for role, name in table_names().items()}
 
     def build(self) -> dict:
-        cfg = checked_competition()
-        keys, target = key_columns(), cfg.target_column
+        keys, targets = key_columns(), target_columns()
         paths = self.inputs()
         train_path = paths["train"]
         pinned = pinned_types(header(train_path), train_path)
@@ -168,11 +181,12 @@ class Ingest(CachedTask):
             except TypeDriftError as drift:
                 raise DataError(f"{drift}; check luigi.cfg [ingest] column_types") from None
 
-        for scanned in (train, test, sample):
-            require_complete_keys(scanned, keys)
-        missing = train.columns[target].missing
-        if missing:
-            raise DataError(f"{shown(train_path)}: target {target!r} has {missing} missing values")
+        for scanned, complete in ((train, keys), (test, keys), (sample, file_keys(list(sample.columns)))):
+            require_complete_keys(scanned, complete)
+        for target in targets:
+            missing = train.columns[target].missing
+            if missing:
+                raise DataError(f"{shown(train_path)}: target {target!r} has {missing} missing values")
         self.check_keys(train, test, sample, keys)
 
         shared = self.shared(train, test)
@@ -193,21 +207,22 @@ class Ingest(CachedTask):
             types_from="every value" if drifted else "the first chunk",
             text_in_either_file=text_in_either(*heads[:2]) if not drifted else text_in_either(*whole[:2]),
             pinned_types=pinned,
-            prediction_columns=[c for c in sample.columns if c not in keys],
+            prediction_columns=[c for c in sample.columns if c not in file_keys(list(sample.columns))],
         )
         return {}
 
     def check_columns(self, train: FileScan, test: FileScan, sample: FileScan) -> None:
         """The columns the data contract asks for, from the files' headers."""
-        cfg = checked_competition()
-        keys, target = key_columns(), cfg.target_column
+        keys, targets = key_columns(), target_columns()
         for scanned in (train, test, sample):
             require_convertible(scanned)
-        require_columns(train, {**dict.fromkeys(keys, "id_column"), target: "target_column"})
+        require_columns(train, {**dict.fromkeys(keys, "id_column"), **dict.fromkeys(targets, "target_column")})
         require_columns(test, dict.fromkeys(keys, "id_column"))
-        require_columns(sample, dict.fromkeys(keys, "id_column"))
-        expected = [c for c in train.columns if c != target]
-        test_columns = [c for c in test.columns if c != target]
+        sample_keys = file_keys(list(sample.columns))
+        if submission_format() == "rows":
+            require_columns(sample, dict.fromkeys(keys, "id_column"))
+        expected = [c for c in train.columns if c not in targets]
+        test_columns = [c for c in test.columns if c not in targets]
         if not sample_is_test() and set(test_columns) != set(expected):
             only_train = [c for c in expected if c not in test_columns]
             only_test = [c for c in test_columns if c not in expected]
@@ -215,13 +230,21 @@ class Ingest(CachedTask):
                 f"{shown(test.path)}: columns differ from {train.path.name} "
                 f"(only in train: {examples(only_train) or '-'}; only in test: {examples(only_test) or '-'})"
             )
-        if len(sample.columns) <= len(keys):
-            raise DataError(f"{shown(sample.path)}: has no prediction column besides {examples(keys)}")
+        if len(sample.columns) <= len(sample_keys):
+            raise DataError(f"{shown(sample.path)}: has no prediction column besides {examples(sample_keys)}")
+        if sample_is_test() and submission_format() != "rows":
+            raise ConfigError(
+                f"luigi.cfg [submission] format = {submission_format()} needs test rows of their own: "
+                "[competition] test names the sample"
+            )
 
     def check_keys(self, train: FileScan, test: FileScan, sample: FileScan, keys: list[str]) -> None:
         """Each file's keys unique, and the sample's keys test's: a key of one column from what the
         conversion counted; a key of several over the written Parquet, with DuckDB."""
         as_sample = sample_is_test()
+        if submission_format() != "rows":  # the sample lists its keys once each; the format lines them up
+            self.check_keys_apart(train, test, sample, keys)
+            return
         if len(keys) == 1:
             for scanned in (train, sample) if as_sample else (train, test, sample):
                 require_unique_ids(scanned, keys[0])
@@ -240,6 +263,20 @@ class Ingest(CachedTask):
                 require_same_keys(
                     database, (written["sample_submission"], sample.path), (written["test"], test.path), keys
                 )
+
+    def check_keys_apart(self, train: FileScan, test: FileScan, sample: FileScan, keys: list[str]) -> None:
+        """For a format other than rows: train's and test's keys unique, and the sample's first column."""
+        from ..resources.database import connection
+        from .keys import require_unique_keys
+
+        written = {part: self.workdir / f"{part}.parquet" for part in ("train", "test", "sample_submission")}
+        with connection(self.threads) as database:
+            for part, scanned, unique in (
+                ("train", train, keys),
+                ("test", test, keys),
+                ("sample_submission", sample, file_keys(list(sample.columns))),
+            ):
+                require_unique_keys(database, written[part], scanned.path, unique)
 
     def write(self, scans: list[FileScan], pinned: dict[str, str], heads: list[FileScan]) -> list[FileScan]:
         """Train, test and sample_submission as Parquet, with types from the scans (and
@@ -261,6 +298,8 @@ class Ingest(CachedTask):
         )
         sample_types = {c: stored_kind([s], may_be_date=False) for c, s in sample.columns.items()}
         id_column = keys[0] if len(keys) == 1 else None  # one key column: its ids counted as the file streams
+        if submission_format() != "rows":  # keys checked over the Parquet files (check_keys_apart)
+            id_column = None
         parts = [
             (types, list(train.columns), "train", False),
             (types, expected, "test", True),
@@ -282,10 +321,10 @@ class Ingest(CachedTask):
     def shared(self, train: FileScan, test: FileScan) -> list[str]:
         """The columns of test.parquet, in train's order: train's less the target, or the keys alone
         when test is the sample itself (its prediction columns are not features)."""
-        keys, target = key_columns(), checked_competition().target_column
+        keys, targets = key_columns(), target_columns()
         if sample_is_test():
             return [c for c in train.columns if c in keys]
-        return [c for c in train.columns if c != target and c in test.columns]
+        return [c for c in train.columns if c not in targets and c in test.columns]
 
     def read_dictionary(self, name: str) -> list[str]:
         """Text columns with few distinct values load as pandas categoricals."""

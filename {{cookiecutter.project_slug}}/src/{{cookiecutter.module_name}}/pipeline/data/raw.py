@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import luigi
 
-from ..config import checked_competition, kaggle, key_columns, raw_dir, raw_tables, s3, shown, table_file, table_names
+from ..config import (
+    checked_competition,
+    kaggle,
+    key_columns,
+    raw_dir,
+    raw_tables,
+    s3,
+    shown,
+    table_file,
+    table_names,
+    target_columns,
+)
 from ..errors import DataError
 from .download import Download
 from .fetch import Fetch
@@ -54,4 +65,10 @@ class RawData(luigi.Task):
         from .demo import write_demo
 
         cfg = checked_competition()
-        write_demo(folder, cfg.problem_type, key_columns(), cfg.target_column, cfg.seed, names)
+        targets = target_columns()
+        if len(targets) > 1:
+            raise DataError(
+                f"{shown(folder)} is empty and the demo competition has one target, not {len(targets)} "
+                f"({cfg.target_column}): put your competition's files there"
+            )
+        write_demo(folder, cfg.problem_type, key_columns(), targets[0], cfg.seed, names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..config import checked_competition, key_columns, shown
+from ..config import checked_competition, key_columns, shown, target_columns
 from ..errors import ConfigError, DataError
 from ..storage.cache import CachedTask
 from .ingest import Ingest
@@ -31,8 +31,8 @@ class Split(CachedTask):
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
         scheme = {}  # only when set, so that the default's Split keeps its hash
-        if cfg.folds:
-            scheme = {"folds": cfg.folds, "group_column": cfg.group_column}
+        if cfg.folds or cfg.group_column or len(target_columns()) > 1:
+            scheme = {"folds": cfg.folds, "group_column": cfg.group_column, "targets": target_columns()}
             scheme.update(time_column=cfg.time_column, time_gap=cfg.time_gap)
         return {"seed": cfg.seed, "n_folds": cfg.n_folds, "problem_type": cfg.problem_type, **scheme}
 
@@ -46,15 +46,17 @@ class Split(CachedTask):
         where = f"{shown(data.inputs()['train'])}: target {cfg.target_column!r}"
         if rows < cfg.n_folds:
             raise ConfigError(f"luigi.cfg [competition] n_folds = {cfg.n_folds} but train has {rows} rows")
-        scheme = fold_scheme(cfg.folds, cfg.problem_type)
+        scheme = fold_scheme(cfg.folds, cfg.problem_type, bool(cfg.group_column.strip()), len(target_columns()))
         if scheme in ("group", "stratified_group", "time") or (scheme == "kfold" and cfg.problem_type != "regression"):
             table = scheme_folds(scheme, data, facts)
             self.facts["fold_sizes"] = np.bincount(table["fold"][table["fold"] >= 0], minlength=cfg.n_folds).tolist()
             return {"folds": iter([table])}
 
         if cfg.problem_type == "regression":
-            if facts["schema"]["train"][cfg.target_column] not in ("int", "float", "bool"):
-                raise DataError(f"{where} is not numeric, but problem_type is regression")
+            for target in target_columns():
+                if facts["schema"]["train"][target] not in ("int", "float", "bool"):
+                    where = f"{shown(data.inputs()['train'])}: target {target!r}"
+                    raise DataError(f"{where} is not numeric, but problem_type is regression")
             fold = shuffled_folds(rows, cfg.n_folds, cfg.seed)
             self.facts["fold_sizes"] = np.bincount(fold, minlength=cfg.n_folds).tolist()
             return {"folds": self._write(data, lambda rows, done: fold[done : done + len(rows)])}
@@ -79,9 +81,9 @@ class Split(CachedTask):
     def _write(self, data: Ingest, folds_of) -> Iterator[pd.DataFrame]:
         """The folds table (key columns, fold), one batch of Ingest's train rows at a time;
         folds_of(rows, rows_before) gives the folds of a batch."""
-        cfg, keys = checked_competition(), key_columns()
+        keys = key_columns()
         done = 0
-        for rows in data.batches("train", [*keys, cfg.target_column]):
+        for rows in data.batches("train", [*keys, target_columns()[0]]):
             yield rows[keys].assign(fold=folds_of(rows, done))
             done += len(rows)
 
@@ -89,14 +91,17 @@ class Split(CachedTask):
 SCHEMES = ("stratified", "kfold", "group", "stratified_group", "time")
 
 
-def fold_scheme(name: str, problem_type: str) -> str:
-    """luigi.cfg's [competition] folds, checked (empty: stratified, or kfold for regression)."""
+def fold_scheme(name: str, problem_type: str, grouped: bool = False, targets: int = 1) -> str:
+    """luigi.cfg's [competition] folds, checked. Empty: group when group_column is set (a display is
+    never split across folds), else stratified, or kfold for regression and for several targets."""
     if not name:
-        return "kfold" if problem_type == "regression" else "stratified"
+        return "group" if grouped else "kfold" if problem_type == "regression" or targets > 1 else "stratified"
     if name not in SCHEMES:
         raise ConfigError(f"luigi.cfg [competition] folds = {name!r}: use one of {', '.join(SCHEMES)}")
     if problem_type == "regression" and name.startswith("stratified"):
         raise ConfigError(f"luigi.cfg [competition] folds = {name}: stratified folds need classes, not regression")
+    if targets > 1 and name.startswith("stratified"):
+        raise ConfigError(f"luigi.cfg [competition] folds = {name}: stratified folds need one target, not {targets}")
     return name
 
 

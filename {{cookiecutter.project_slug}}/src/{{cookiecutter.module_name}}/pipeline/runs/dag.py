@@ -62,6 +62,6 @@ def upstream_first(root: luigi.Task) -> list[luigi.Task]:
 
 def name_of(task: luigi.Task) -> str:
     """A task as the pipeline's output and the run records name it: its family, then its
-    parameters (`TrainFold fold=2`)."""
+    parameters (`TrainFold fold=2`), those left empty unsaid (TrainFold's target_column of one target)."""
     params = task.to_str_params(only_significant=True)
-    return " ".join([task.task_family, *(f"{name}={value}" for name, value in params.items())])
+    return " ".join([task.task_family, *(f"{name}={value}" for name, value in params.items() if value != "")])

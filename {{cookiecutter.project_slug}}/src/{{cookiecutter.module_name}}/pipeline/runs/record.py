@@ -112,6 +112,8 @@ def build_record(
             "score": facts["cv_score"],
             "folds": facts["fold_scores"],
             "greater_is_better": facts["greater_is_better"],
+            # several target columns: each one's CV score and fold scores (the score is their mean)
+            **({"targets": _targets(facts)} if "target_scores" in facts else {}),
         },
         "packages": {"python": platform.python_version(), **_versions()},
         "environment": environment.current(),
@@ -123,6 +125,13 @@ def build_record(
         copy = submission.path()
         record["submission"] = {"path": shown(copy), "sha256": file_sha256(copy)}
     return record, patch
+
+
+def _targets(facts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {"score": score, "folds": facts["target_fold_scores"][name]}
+        for name, score in facts["target_scores"].items()
+    }
 
 
 def _blend(facts: dict[str, Any]) -> dict[str, Any]:

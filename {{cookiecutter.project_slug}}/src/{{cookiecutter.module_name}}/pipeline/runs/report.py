@@ -85,9 +85,10 @@ def train_folder(record: dict[str, Any]) -> str:
 
 
 def models_sections(records: list[dict[str, Any]]) -> list[Section]:
-    """The models side by side (each model's latest run: CV per fold and overall) and the latest
-    blend's weights."""
+    """The models side by side (each model's latest run: CV per fold and overall), the latest run's
+    targets (several target columns) and the latest blend's weights."""
     latest: dict[str, dict[str, Any]] = {}
+    latest_record = records[0]
     for record in records:  # newest first
         latest.setdefault(record.get("model") or "hgb", record)
     sections = []
@@ -99,6 +100,13 @@ def models_sections(records: list[dict[str, Any]]) -> list[Section]:
             for model, r in latest.items()
         ]
         sections.append(Section("Models side by side", [header, *rows]))
+    targets = latest_record.get("cv", {}).get("targets")
+    if targets:  # several target columns: each one's CV and fold scores, the CV their mean
+        n_folds = max(len(t["folds"]) for t in targets.values())
+        header = ["target", "CV", *(f"fold {k}" for k in range(n_folds))]
+        rows = [[name, f"{t['score']:.5f}", *(f"{s:.5f}" for s in t["folds"])] for name, t in targets.items()]
+        title = f"Targets (run {latest_record['run_id']}: CV {latest_record['cv']['score']:.5f} is their mean)"
+        sections.append(Section(title, [header, *rows]))
     blended = next((r for r in records if r.get("blend")), None)
     if blended is not None:
         blend = blended["blend"]
@@ -199,6 +207,8 @@ def oof(table: pd.DataFrame | None, record: dict[str, Any]) -> Figure | None:
     import numpy as np
 
     competition = record["params"]["config"]["competition"]
+    if competition["target_column"] not in table:  # several targets: oof holds predictions alone
+        return None
     target = table[competition["target_column"]]
     figure, axes = _figure()
     if competition["problem_type"] == "regression":

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import luigi
 
-from ..config import blend, checked_competition, key_columns
+from ..config import blend, checked_competition, key_columns, target_columns
 from ..data.ingest import Ingest
 from ..data.split import Split
 from ..errors import ConfigError
 from ..runs import run_id
 from ..storage.cache import CachedTask
-from .metrics import Metric, metric_for
-from .train import Train
+from .metrics import Metric, train_groups
+from .train import Train, _rows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,8 +59,14 @@ class Blend(CachedTask):
         import numpy as np
         import pandas as pd
 
+        from ..registry import scoring
+
         cfg = checked_competition()
-        metric = metric_for(cfg.metric, cfg.problem_type)
+        if len(target_columns()) > 1:
+            raise ConfigError(
+                "make blend blends models of one target: luigi.cfg [competition] target_column names several"
+            )
+        metric = scoring()
         trains = self.requires()["trains"]
         check_same_split(trains)
         oofs = [task.load("oof") for task in trains]
@@ -70,6 +76,7 @@ class Blend(CachedTask):
         scored = first["fold"].to_numpy() >= 0  # rows no fold validates (time folds) choose and score nothing
         fold = first["fold"].to_numpy()[scored]
         y = Train(model=trains[0].model).target()[0][scored]
+        groups = _rows(train_groups(), scored)
         ranks = metric.name == "roc_auc"
         oofs_raw = np.stack([o[columns].to_numpy()[scored] for o in oofs])
         tests = [task.load("test") for task in trains]
@@ -81,21 +88,23 @@ class Blend(CachedTask):
         if blend().method == "stack":
             combined = stacked(oofs_raw, tests_raw, y, fold, cfg.problem_type, cfg.n_folds)
         else:
-            combined = weighted(oof, test, y, fold, metric, cfg.n_folds)
+            combined = weighted(oof, test, y, fold, metric, cfg.n_folds, groups)
         blended, nested_oof, blended_test, weights, tables = combined
         if "coefficients" in tables:  # its columns by model and prediction column, not by position
             shown = {f"{m}:{c}": f"{name}:{column}" for m, name in enumerate(names) for c, column in enumerate(columns)}
             tables["coefficients"] = tables["coefficients"].rename(columns=shown)
-        in_sample = [float(metric.score(y[fold == k], _squeeze(blended[fold == k]))) for k in range(cfg.n_folds)]
-        nested = [float(metric.score(y[fold == k], _squeeze(nested_oof[fold == k]))) for k in range(cfg.n_folds)]
+        in_sample, nested = (
+            [metric(y[fold == k], _squeeze(p[fold == k]), _rows(groups, fold == k)) for k in range(cfg.n_folds)]
+            for p in (blended, nested_oof)
+        )
         self.facts.update(
             metric=metric.name,
             greater_is_better=metric.greater_is_better,
-            cv_score=float(metric.score(y, _squeeze(nested_oof))),
+            cv_score=metric(y, _squeeze(nested_oof), groups),
             fold_scores=nested,
             model="blend",
             features=trains[0].manifest()["facts"]["features"],
-            cv_score_in_sample=float(metric.score(y, _squeeze(blended))),
+            cv_score_in_sample=metric(y, _squeeze(blended), groups),
             model_cv_scores={n: t.manifest()["facts"]["cv_score"] for n, t in zip(names, trains, strict=True)},
             method=blend().method,
             weights=dict(zip(names, weights.tolist(), strict=True)),
@@ -118,16 +127,19 @@ class Blend(CachedTask):
         }
 
 
-def weighted(oof: np.ndarray, test: np.ndarray, y: np.ndarray, fold: np.ndarray, metric: Metric, n_folds: int):
+def weighted(
+    oof: np.ndarray, test: np.ndarray, y: np.ndarray, fold: np.ndarray, metric: Metric, n_folds: int, groups=None
+):
     """The weights method: greedy weights on all folds (the in-sample blend, and the test's), and
     per fold k weights chosen on the other folds applied to fold k (the nested blend). oof and test
-    are (models, rows, columns). Returns (in-sample oof, nested oof, test, weights, extra tables)."""
+    are (models, rows, columns); groups: the rows' groups for the metric, or None. Returns
+    (in-sample oof, nested oof, test, weights, extra tables)."""
     import numpy as np
 
-    weights = greedy_weights(oof, y, metric)
+    weights = greedy_weights(oof, y, metric, groups)
     nested = np.zeros_like(oof[0])
     for k in range(n_folds):
-        w = greedy_weights(oof[:, fold != k], y[fold != k], metric)
+        w = greedy_weights(oof[:, fold != k], y[fold != k], metric, _rows(groups, fold != k))
         nested[fold == k] = np.tensordot(w, oof[:, fold == k], axes=1)
     return np.tensordot(weights, oof, axes=1), nested, np.tensordot(weights, test, axes=1), weights, {}
 
@@ -202,7 +214,7 @@ def check_same_split(trains: list[Train]) -> None:
         raise ConfigError(f"blend: the models were trained on different Split results ({shown}); retrain them")
 
 
-def greedy_weights(oof: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray:
+def greedy_weights(oof: np.ndarray, y: np.ndarray, metric: Metric, groups=None) -> np.ndarray:
     """Non-negative weights summing to 1 (multiples of 1/STEPS): at each step add the model that
     most improves the blend, keep the best step's weights. The first step picks the best single
     model, so the blend's in-sample score is never worse than it."""
@@ -213,7 +225,7 @@ def greedy_weights(oof: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray
     total = np.zeros_like(oof[0])
     best, best_counts, best_step = -np.inf, counts.copy(), 0
     for step in range(1, STEPS + 1):
-        scores = [sign * float(metric.score(y, _squeeze((total + oof[m]) / step))) for m in range(len(oof))]
+        scores = [sign * metric(y, _squeeze((total + oof[m]) / step), groups) for m in range(len(oof))]
         chosen = int(np.argmax(scores))
         counts[chosen] += 1
         total = total + oof[chosen]

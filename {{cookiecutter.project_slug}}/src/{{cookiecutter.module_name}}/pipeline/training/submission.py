@@ -1,4 +1,9 @@
-"""Submission: the test predictions in the sample submission's exact columns and row order."""
+"""Submission: the test predictions in the sample submission's exact columns, keys and row order.
+
+The file's form is `[submission] format`: `rows` (the sample's rows, predictions filled in), `ranked`
+(per key of the sample, the test rows' values listed best first) or a function of FORMATS; whatever
+the form, the file is checked against the sample before it is written.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import checked_competition, key_columns, shown, submissions_dir
+from ..config import checked_competition, file_keys, key_columns, shown, submission_format, submissions_dir, top_k
 from ..data.ingest import Ingest
 from ..errors import DataError
 from ..runs import run_id
@@ -42,7 +47,15 @@ class Submission(CachedTask):
         return Train()
 
     def settings(self) -> dict[str, Any]:
-        return {"id_column": checked_competition().id_column}  # the key columns, as luigi.cfg names them
+        from ..registry import format_named
+        from ..storage.cache import module_hash
+
+        form = submission_format()
+        function = format_named(form)
+        shape = {} if form == "rows" else {"format": form, "top_k": top_k()}  # rows: the hash it always had
+        if function is not None:  # a format of yours, edited, writes the file again
+            shape["format_code"] = module_hash(function.__module__)
+        return {"id_column": checked_competition().id_column, **shape}  # the key columns, as luigi.cfg names them
 
     def complete(self) -> bool:
         """Done when the results are (sizes checked, upstream included) and the copy in submissions/
@@ -61,16 +74,27 @@ class Submission(CachedTask):
             shutil.copyfile(self.done_folder() / FILE, tmp)
 
     def build(self) -> dict[str, pd.DataFrame]:
+        import pandas as pd
+
         cfg = checked_competition()
         data, model = Ingest(), self.predictions()
         sample = data.load("sample_submission")
         predictions = model.load("test")
         manifest = model.manifest()
         facts = manifest["facts"]
-        keys = key_columns()
-        submission = make_submission(sample, predictions, keys, cfg.problem_type, facts["classes"])
-        where = shown(data.inputs()["sample_submission"])
-        validate(submission, sample, keys, where)
+        keys, where = key_columns(), shown(data.inputs()["sample_submission"])
+        form = submission_format()
+        if form == "rows":
+            submission = make_submission(sample, predictions, keys, cfg.problem_type, facts["classes"])
+        elif form == "ranked":
+            submission = ranked_submission(sample, predictions, keys, top_k(), where)
+        else:
+            from ..registry import format_named
+
+            submission = format_named(form)(predictions, sample)
+            if not isinstance(submission, pd.DataFrame):
+                raise DataError(f"[submission] format {form} returned {type(submission).__name__}, not a DataFrame")
+        validate(submission, sample, file_keys(list(sample.columns)), where)
 
         submission.to_csv(self.workdir / FILE, index=False)
         score, run = facts["cv_score"], run_id(manifest)
@@ -102,7 +126,8 @@ def make_submission(
     """Fill the sample's prediction columns, in its row order, each row's predictions found by its key
     (the key columns' values, compared as text).
 
-    Columns named after the classes get each class's probability; a single column gets
+    Columns named as the predictions' (each target of several, each class of multiclass) get those;
+    binary columns named after the classes get each class's probability; a single column gets
     P(positive class) for binary, the most likely label for multiclass, the value for regression.
     """
     import numpy as np
@@ -113,14 +138,13 @@ def make_submission(
     targets = [c for c in sample.columns if c not in keys]
     submission = sample[keys].copy()
     class_names = [str(c) for c in classes]
-    if classes and sorted(targets) == sorted(class_names):
-        if problem_type == "binary":
-            positive = aligned["prediction"].to_numpy()
-            for column in targets:
-                submission[column] = positive if column == class_names[1] else 1 - positive
-        else:
-            for column in targets:
-                submission[column] = aligned[column].to_numpy()
+    if set(targets) <= set(by_id.columns):  # columns of the same names: several targets, or the classes
+        for column in targets:
+            submission[column] = aligned[column].to_numpy()
+    elif classes and sorted(targets) == sorted(class_names):  # binary, a column per class
+        positive = aligned["prediction"].to_numpy()
+        for column in targets:
+            submission[column] = positive if column == class_names[1] else 1 - positive
     elif len(targets) == 1:
         if problem_type == "multiclass":
             best = aligned[class_names].to_numpy().argmax(axis=1)
@@ -134,15 +158,53 @@ def make_submission(
     return submission
 
 
+def ranked_submission(
+    sample: pd.DataFrame, predictions: pd.DataFrame, keys: list[str], top_k: int | None, where: str
+) -> pd.DataFrame:
+    """The sample as a key column and a list column (display_id, ad_id): for each of its keys, in its
+    order, the values of the test rows with that key, best predicted first, separated by spaces, at
+    most top_k (None: all). The values listed are the list column's when it is a key column, else the
+    one other key column's; ties are broken by the values themselves, in their natural order."""
+    import numpy as np
+    import pandas as pd
+
+    if len(sample.columns) != 2:
+        raise DataError(f"{where}: format = ranked reads a key column and a list column, not {list(sample.columns)}")
+    key, listed = sample.columns
+    others = [k for k in keys if k != key]
+    items = listed if listed in keys else others[0] if len(others) == 1 else None
+    if key not in keys or items is None or "prediction" not in predictions:
+        raise DataError(
+            f"{where}: format = ranked needs its first column ({key!r}) and the values it lists among the "
+            f"key columns {keys} (the sample's second column, or the one other key), and one prediction per test row"
+        )
+    rows = predictions[[key, items, "prediction"]].copy()
+    rows["_group"] = rows[key].astype("string")
+    order = np.lexsort((rows[items].to_numpy(), -rows["prediction"].to_numpy(dtype=float), rows["_group"].to_numpy()))
+    rows = rows.iloc[order]
+    if top_k is not None:
+        rows = rows[rows.groupby("_group", sort=False).cumcount() < top_k]
+    lists = rows[items].astype("string").groupby(rows["_group"], sort=False).agg(" ".join)
+    wanted = sample[key].astype("string")
+    missing = wanted[~wanted.isin(lists.index)]
+    extra = lists.index[~lists.index.isin(wanted)]
+    if len(missing) or len(extra):
+        raise DataError(
+            f"{where}: {key!r} values do not match the test rows' ({len(missing)} only in the sample, e.g. "
+            f"{', '.join(missing.head(3)) or '-'}; {len(extra)} only in test, e.g. {', '.join(extra[:3]) or '-'})"
+        )
+    return pd.DataFrame({key: sample[key].to_numpy(), listed: lists.reindex(wanted.to_numpy()).to_numpy()})
+
+
 def validate(submission: pd.DataFrame, sample: pd.DataFrame, keys: str | list[str], where: str) -> None:
-    """Same columns, keys and row order as the sample; no missing or infinite values."""
+    """Same columns, keys (compared as text) and row order as the sample; no missing or infinite values."""
     import numpy as np
     import pandas as pd
 
     keys = [keys] if isinstance(keys, str) else list(keys)
     if list(submission.columns) != list(sample.columns):
         raise DataError(f"{where}: submission columns {list(submission.columns)} differ from {list(sample.columns)}")
-    if len(submission) != len(sample) or not submission[keys].equals(sample[keys]):
+    if len(submission) != len(sample) or not _key_index(submission, keys).equals(_key_index(sample, keys)):
         raise DataError(f"{where}: submission ids or row order differ from the sample")
     for column in submission.columns:
         values = submission[column]

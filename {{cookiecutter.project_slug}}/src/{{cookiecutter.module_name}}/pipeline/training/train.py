@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import luigi
 import luigi.interface
 
-from ..config import checked_competition, key_columns, train
+from ..config import checked_competition, key_columns, target_columns, train
 from ..data.ingest import Ingest
 from ..data.split import Split
-from ..registry import FEATURES, model_named
+from ..registry import FEATURES, model_named, scoring
 from ..resources.memory import return_freed_memory
-from ..storage.cache import CachedTask
+from ..storage.cache import CachedTask, module_hash
 from .matrix import feature_columns, feature_matrix, shared_reads
-from .metrics import metric_for
+from .metrics import Metric, train_groups
 from .model import Model
 
 if TYPE_CHECKING:
@@ -62,20 +62,21 @@ class _CrossValidation(CachedTask):
         cfg = checked_competition()
         return {
             "problem_type": cfg.problem_type,
-            "metric": metric_for(cfg.metric, cfg.problem_type).name,
+            **metric_settings(scoring()),
             "seed": cfg.seed,
             "seeds": self.seeds(),
             "model_params": self.registered().params(),
             "importance_repeats": train().importance_repeats,
         }
 
-    def target(self) -> tuple[np.ndarray, list]:
-        """Train's target as the model takes it (class numbers for classification) and the
-        classes in that order."""
+    def target(self, column: str = "") -> tuple[np.ndarray, list]:
+        """Train's target (`column`; empty: the first target column) as the model takes it (class
+        numbers for classification) and the classes in that order."""
         import pandas as pd
 
         cfg = checked_competition()
-        target = Ingest().load("train", columns=[cfg.target_column])[cfg.target_column]
+        column = column or target_columns()[0]
+        target = Ingest().load("train", columns=[column])[column]
         if cfg.problem_type == "regression":
             return target.to_numpy(dtype="float64"), []
         classes = sorted(target.unique().tolist())
@@ -108,6 +109,7 @@ class TrainFold(_CrossValidation):
     """
 
     fold = luigi.IntParameter()
+    target_column = luigi.Parameter(default="", description="the target column it predicts (empty: the first)")
 
     def requires(self) -> dict[str, Any]:
         return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
@@ -119,9 +121,8 @@ class TrainFold(_CrossValidation):
         from ..resources import threads
 
         return_freed_memory()
-        cfg = checked_competition()
-        metric = metric_for(cfg.metric, cfg.problem_type)
-        y, classes = self.target()
+        metric, groups = scoring(), train_groups()
+        y, classes = self.target(self.target_column)
         held_out, fits = fold_rows(self.fold)
         made_by = feature_columns(self.requires()["features"])
 
@@ -140,8 +141,8 @@ class TrainFold(_CrossValidation):
         x = feature_matrix(made_by, "train", held_out)
         model = _Averaged(models, self.predict)
         oof = model.predict(x)
-        score = float(metric.score(y[held_out], _squeeze(oof)))
-        importance = self.permutation_importance(model, x, y[held_out], score)
+        score = metric(y[held_out], _squeeze(oof), _rows(groups, held_out))
+        importance = self.permutation_importance(model, x, y[held_out], score, _rows(groups, held_out))
         test = model.predict(feature_matrix(made_by, "test"))
         seconds["predict"] += time.perf_counter()
 
@@ -161,7 +162,7 @@ class TrainFold(_CrossValidation):
             "importance": importance,
         }
 
-    def permutation_importance(self, model, x: pd.DataFrame, y: np.ndarray, score: float) -> pd.DataFrame:
+    def permutation_importance(self, model, x: pd.DataFrame, y: np.ndarray, score: float, groups=None) -> pd.DataFrame:
         """How much one fold's score worsens when a column's values are shuffled among its held-out
         rows (positive: the model uses the column). The model is not refit, and shuffled copies are
         stacked into few large predictions (at most STACKED_ROWS rows each), which keeps it cheap."""
@@ -169,7 +170,7 @@ class TrainFold(_CrossValidation):
         import pandas as pd
 
         cfg = checked_competition()
-        metric = metric_for(cfg.metric, cfg.problem_type)
+        metric = scoring()
         sign = 1.0 if metric.greater_is_better else -1.0
         rng = np.random.default_rng([cfg.seed, self.fold])
         jobs = [(repeat, column) for repeat in range(train().importance_repeats) for column in x.columns]
@@ -184,25 +185,35 @@ class TrainFold(_CrossValidation):
             predicted = model.predict(pd.concat(copies, ignore_index=True))
             for i in range(len(copies)):
                 part = _squeeze(predicted[i * len(x) : (i + 1) * len(x)])
-                drops.append(sign * (score - float(metric.score(y, part))))
+                drops.append(sign * (score - metric(y, part, groups)))
         return pd.DataFrame({"column": [c for _, c in jobs], "repeat": [r for r, _ in jobs], "drop": drops})
 
 
 class Train(_CrossValidation):
-    """K-fold cross-validation of the model on the registered features: one TrainFold per fold,
-    combined here.
+    """K-fold cross-validation of the model on the registered features: one TrainFold per fold (and
+    per target column, when there are several), combined here.
 
     Writes `oof` (key columns, target, fold and the prediction of the model that did not see the row), `test`
     (test predictions averaged over the fold models), `scores` (the CV score per fold) and
     `importance` (permutation importance of each column on the held-out rows); the manifest's
-    facts hold the overall CV score.
+    facts hold the overall CV score. Several targets: a prediction column per target, named after it
+    (oof then holds no target values: Ingest's train has them), and the CV score is the metric's mean
+    over the targets, each target's in the facts' target_scores.
     """
 
     def requires(self) -> dict[str, Any]:
         return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
 
-    def parts(self) -> list[TrainFold]:
-        return [TrainFold(model=self.model, fold=k) for k in range(checked_competition().n_folds)]
+    def parts(self, target: str | None = None) -> list[TrainFold]:
+        """The folds' tasks: of one target column, or of every one (one model per target, same folds)."""
+        targets = [target] if target is not None else self.targets()
+        folds = range(checked_competition().n_folds)
+        return [TrainFold(model=self.model, fold=k, target_column=t) for t in targets for k in folds]
+
+    def targets(self) -> list[str]:
+        """TrainFold's target_column for each target column (one column: its default, empty)."""
+        names = target_columns()
+        return names if len(names) > 1 else [""]
 
     def fit_folds(self) -> None:
         """Fit the folds that have no result yet, `WORKERS` at a time, in threads of this process:
@@ -229,29 +240,36 @@ class Train(_CrossValidation):
 
         self.fit_folds()
         cfg = checked_competition()
-        metric = metric_for(cfg.metric, cfg.problem_type)
-        y, classes = self.target()
-        keys = key_columns()
-        rows = Ingest().load("train", columns=[*keys, cfg.target_column])
+        metric, groups = scoring(), train_groups()
+        keys, targets = key_columns(), target_columns()
         fold = Split().load("folds", columns=["fold"])["fold"].to_numpy()
-        columns = self.prediction_columns(classes)
-        oof = np.zeros((len(y), len(columns)))
         test_ids = Ingest().load("test", columns=keys)
-        test = np.zeros((len(test_ids), len(columns)))
-        oof[fold < 0] = np.nan  # rows no fold validates (time folds): left out of the CV score
-        fold_scores, importance = [], []
-        for k, task in enumerate(self.parts()):
-            oof[fold == k] = task.load("oof").to_numpy()
-            test += task.load("test").to_numpy() / cfg.n_folds
-            fold_scores.append(task.manifest()["facts"]["score"])
-            importance.append(task.load("importance"))
+        per_target = {
+            name: self.combined(target, fold, len(test_ids), metric, groups)
+            for name, target in zip(targets, self.targets(), strict=True)
+        }
+        if len(targets) == 1:
+            [(oof, test, fold_scores, cv_score, classes, importance)] = per_target.values()
+            columns = self.prediction_columns(classes)
+            rows = Ingest().load("train", columns=[*keys, *targets])
+        else:  # a column per target, named after it; the CV score is the mean of the targets'
+            oof, test = (np.concatenate([part[i] for part in per_target.values()], axis=1) for i in (0, 1))
+            fold_scores = np.mean([part[2] for part in per_target.values()], axis=0).tolist()
+            cv_score = float(np.mean([part[3] for part in per_target.values()]))
+            classes, columns = per_target[targets[0]][4], targets
+            importance = [table for part in per_target.values() for table in part[5]]
+            rows = Ingest().load("train", columns=keys)
+            self.facts.update(
+                target_scores={name: part[3] for name, part in per_target.items()},
+                target_fold_scores={name: part[2] for name, part in per_target.items()},
+            )
 
         made_by = feature_columns([feature() for feature in FEATURES])
         self.facts.update(
             model=self.model,
             seeds=self.seeds(),
             metric=metric.name,
-            cv_score=float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0]))),
+            cv_score=cv_score,
             fold_scores=fold_scores,
             greater_is_better=metric.greater_is_better,
             classes=[_plain(c) for c in classes],
@@ -264,6 +282,26 @@ class Train(_CrossValidation):
             "scores": pd.DataFrame({"fold": range(cfg.n_folds), metric.name: fold_scores}),
             "importance": self.importance_table(importance, {c: t.task_family for c, t in made_by.items()}),
         }
+
+    def combined(self, target: str, fold: np.ndarray, n_test: int, metric: Metric, groups):
+        """One target's folds put together: (oof, test predictions, fold scores, CV score, classes,
+        the folds' importance tables)."""
+        import numpy as np
+
+        y, classes = self.target(target)
+        columns = self.prediction_columns(classes)
+        oof, test = np.zeros((len(y), len(columns))), np.zeros((n_test, len(columns)))
+        oof[fold < 0] = np.nan  # rows no fold validates (time folds): left out of the CV score
+        fold_scores, importance = [], []
+        parts = self.parts(target)
+        for k, task in enumerate(parts):
+            oof[fold == k] = task.load("oof").to_numpy()
+            test += task.load("test").to_numpy() / len(parts)
+            fold_scores.append(task.manifest()["facts"]["score"])
+            importance.append(task.load("importance"))
+        scored = fold >= 0
+        cv_score = metric(y[scored], _squeeze(oof[scored]), _rows(groups, scored))
+        return oof, test, fold_scores, cv_score, classes, importance
 
     def importance_table(self, per_fold: list[pd.DataFrame], made_by: dict[str, str]) -> pd.DataFrame:
         """Mean and spread of each column's importance over folds and repeats, most important first,
@@ -323,6 +361,26 @@ class _Averaged:
         if len(predictions) == 1:
             return predictions[0]
         return sum(predictions) / len(predictions)
+
+
+def metric_settings(metric: Metric) -> dict[str, Any]:
+    """What of the metric a CV result depends on: its name, its groups, and its code (a metric of
+    yours edited re-scores)."""
+    import sys
+
+    module = getattr(metric.score, "func", metric.score).__module__  # a family's member: the family's
+    yours = not module.startswith(__package__.rpartition(".")[0] + ".") and hasattr(sys.modules.get(module), "__file__")
+    group_column = checked_competition().group_column.strip()
+    return {
+        "metric": metric.name,
+        **({"group_column": group_column} if group_column else {}),
+        **({"metric_code": module_hash(module)} if yours else {}),
+    }
+
+
+def _rows(groups, rows: np.ndarray):
+    """The groups of some rows (a boolean mask), or None without groups."""
+    return None if groups is None else groups[rows]
 
 
 def _squeeze(prediction: np.ndarray) -> np.ndarray:

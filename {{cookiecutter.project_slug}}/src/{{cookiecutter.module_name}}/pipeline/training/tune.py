@@ -15,17 +15,17 @@ from typing import Any
 
 import luigi
 
-from ..config import cache_dir, checked_competition, runs_dir, shown
+from ..config import cache_dir, checked_competition, runs_dir, shown, target_columns
 from ..config import train as train_config
 from ..data.ingest import Ingest
 from ..data.split import Split
-from ..errors import imported
-from ..registry import FEATURES
+from ..errors import ConfigError, imported
+from ..registry import FEATURES, scoring
 from ..storage.cache import _hash_of, atomic_file
 from .fold_fits import FoldFits
 from .matrix import feature_columns, feature_matrix
-from .metrics import metric_for
-from .train import Train, fold_rows
+from .metrics import train_groups
+from .train import Train, _rows, fold_rows, metric_settings
 
 
 class Tune(luigi.Task):
@@ -42,6 +42,8 @@ class Tune(luigi.Task):
         train = Train(model=self.model)
         cfg = checked_competition()
         spec = {"upstream": train.spec()["upstream"], "metric": cfg.metric, "seed": cfg.seed}
+        if metric_settings(scoring()).keys() - {"metric"}:  # a study by groups or a metric of yours: its own folder
+            spec["scoring"] = metric_settings(scoring())
         return cache_dir() / "Tune" / f"{self.model}-{_hash_of(spec)}"
 
     def result_path(self) -> Path:
@@ -53,7 +55,7 @@ class Tune(luigi.Task):
         from optuna.storages.journal import JournalFileBackend
 
         cfg = checked_competition()
-        metric = metric_for(cfg.metric, cfg.problem_type)
+        metric = scoring()
         folder = self.study_folder()
         folder.mkdir(parents=True, exist_ok=True)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -86,7 +88,11 @@ class Tune(luigi.Task):
         import numpy as np
 
         cfg = checked_competition()
-        metric = metric_for(cfg.metric, cfg.problem_type)
+        if len(target_columns()) > 1:
+            raise ConfigError(
+                "make tune tunes a model of one target: luigi.cfg [competition] target_column names several"
+            )
+        metric, groups = scoring(), train_groups()
         train = Train(model=self.model)
         model = train.registered()
         base = model.params()
@@ -115,10 +121,10 @@ class Tune(luigi.Task):
                     oof[fold == k] = prediction
                     if k < folds[-1]:
                         seen = (fold <= k) & (fold >= 0)
-                        trial.report(float(metric.score(y[seen], _squeeze(oof[seen]))), k)
+                        trial.report(metric(y[seen], _squeeze(oof[seen]), _rows(groups, seen)), k)
                 if done[-1][0] < folds[-1] and trial.should_prune():
                     raise optuna.TrialPruned()
-            return float(metric.score(y[fold >= 0], _squeeze(oof[fold >= 0])))
+            return metric(y[fold >= 0], _squeeze(oof[fold >= 0]), _rows(groups, fold >= 0))
 
         left = self.trials - self.finished(study)
         if left > 0:
