@@ -95,7 +95,5 @@ def test_a_task_s_hash_covers_its_project_base_classes(monkeypatch: pytest.Monke
     real = cache._class_syntax_hash
     monkeypatch.setattr(cache, "_file_hashes", cache._FileHashes())  # nothing remembered
     monkeypatch.setattr(cache, "cache_dir", lambda: tmp_path)
-    monkeypatch.setattr(
-        cache, "_class_syntax_hash", lambda path, name: "edited" if path == base else real(path, name)
-    )
+    monkeypatch.setattr(cache, "_class_syntax_hash", lambda path, name: "edited" if path == base else real(path, name))
     assert code_hash(NumericColumns) != before
