@@ -53,6 +53,11 @@ class Feature(CachedTask):
             needs["tables"] = tables
         return needs
 
+    def preload(self) -> None:
+        super().preload()
+        if self.tables() or self.query() is not None:
+            import duckdb  # noqa: F401
+
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()
         return {"id_column": cfg.id_column, "target_column": cfg.target_column}

@@ -8,6 +8,9 @@ scikit-learn takes without copying again.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..config import key_columns
@@ -19,6 +22,27 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..data.feature import Feature
+
+SHARED_BYTES = 128 << 20  # a train matrix smaller than this is read once for all the folds of a Train
+_shared: dict[tuple, pd.DataFrame] | None = None  # while shared_reads() is open: each part read whole
+_shared_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def shared_reads(cells: int) -> Iterator[None]:
+    """Within the block, when the matrix has fewer than SHARED_BYTES / 8 `cells` (rows x columns),
+    feature_matrix reads each part whole once and gives each fold its rows from that copy: the folds
+    of a small Train (threads of one process) then skip reading the same files again and again. A
+    larger matrix is read fold by fold, each fold holding only its own rows."""
+    global _shared
+    if cells * 8 >= SHARED_BYTES:
+        yield
+        return
+    _shared = {}
+    try:
+        yield
+    finally:
+        _shared = None
 
 
 def feature_columns(features: list[Feature]) -> dict[str, Feature]:
@@ -60,6 +84,29 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
     Numbers become float64 (missing values NaN), as scikit-learn would convert them; categories
     stay pandas categoricals, read as `load()` reads them.
     """
+    shared = _shared
+    if shared is None:
+        return _read(made_by, part, rows)
+    with _shared_lock:  # one fold reads, the other waits for it
+        key = (part, tuple((column, task.task_id) for column, task in made_by.items()))
+        if key not in shared:
+            shared[key] = _read(made_by, part, None)
+    return _rows_of(shared[key], rows)
+
+
+def _rows_of(whole: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
+    """The chosen rows of a matrix, numbers kept in one C-ordered block (as _read makes them)."""
+    import numpy as np
+    import pandas as pd
+
+    if rows is None:
+        return whole
+    if all(dtype == np.float64 for dtype in whole.dtypes):
+        return pd.DataFrame(np.compress(rows, whole.to_numpy(), axis=0), columns=whole.columns, copy=False)
+    return whole[rows].reset_index(drop=True)
+
+
+def _read(made_by: dict[str, Feature], part: str, rows: np.ndarray | None) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
     import pyarrow as pa

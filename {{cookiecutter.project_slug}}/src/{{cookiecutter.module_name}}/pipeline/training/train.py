@@ -18,7 +18,7 @@ from ..data.split import Split
 from ..registry import FEATURES, model_named, scoring
 from ..resources.memory import return_freed_memory
 from ..storage.cache import CachedTask, module_hash
-from .matrix import feature_columns, feature_matrix
+from .matrix import feature_columns, feature_matrix, shared_reads
 from .metrics import Metric, train_groups
 from .model import Model
 
@@ -48,6 +48,10 @@ class _CrossValidation(CachedTask):
 
     def registered(self) -> Model:
         return model_named(self.model)
+
+    def preload(self) -> None:
+        super().preload()
+        self.estimator()  # imports the model's library
 
     def seeds(self) -> list[int]:
         """The seeds each fold is fitted with (predictions averaged): [train] seeds, else the
@@ -222,7 +226,8 @@ class Train(_CrossValidation):
         missing = [fold for fold in self.parts() if not fold.complete()]
         at_once = max(1, min(luigi.interface.core().workers, len(missing)))
         self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
-        with ThreadPoolExecutor(at_once) as pool:
+        cells = Ingest().manifest()["facts"]["rows"]["train"] * len(feature_columns(self.requires()["features"]))
+        with shared_reads(cells), ThreadPoolExecutor(at_once) as pool:
             for start in range(0, len(missing), at_once):
                 round_ = missing[start : start + at_once]
                 share = max(1, self.threads // len(round_))
