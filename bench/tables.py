@@ -324,24 +324,16 @@ def print_table(amex_figures: dict, outbrain_figures: dict, options: argparse.Na
         "aggregation feature (self.sql() into pandas), peak tree RSS", f"{sql_mb:.0f} MB",
         f"pandas way {pandas_mb:.0f} MB", sql_mb / pandas_mb, "smaller", sql_mb < pandas_mb,
     ))  # fmt: skip
-    duckdb_s, duckdb_mb = a["duckdb"]
-    print(row(
-        "DuckDB's aggregation alone (no alignment, no cache), wall time", f"{duckdb_s:.1f} s",
-        f"pandas way {pandas_s:.1f} s", duckdb_s / pandas_s, "(the floor of query())", True,
-    ))  # fmt: skip
-    print(row(
-        "DuckDB's aggregation alone, peak tree RSS", f"{duckdb_mb:.0f} MB", f"pandas way {pandas_mb:.0f} MB",
-        duckdb_mb / pandas_mb, "(for the record)", True,
-    ))  # fmt: skip
+    others = [("DuckDB's aggregation alone (no alignment, no cache)", a["duckdb"], "(the floor of query())")]
     if a["polars"] is not None:
-        polars_s, polars_mb = a["polars"]
+        others.append(("polars way (scan_parquet, group_by, streaming)", a["polars"], "(for the record)"))
+    for name, (seconds, mb), goal in others:
         print(row(
-            "polars way (scan_parquet, group_by, streaming), wall time", f"{polars_s:.1f} s",
-            f"pandas way {pandas_s:.1f} s", polars_s / pandas_s, "(for the record)", True,
+            f"{name}, wall time", f"{seconds:.1f} s", f"pandas way {pandas_s:.1f} s", seconds / pandas_s, goal, True
         ))  # fmt: skip
         print(row(
-            "polars way, peak tree RSS", f"{polars_mb:.0f} MB", f"pandas way {pandas_mb:.0f} MB",
-            polars_mb / pandas_mb, "(for the record)", True,
+            f"{name}, peak tree RSS", f"{mb:.0f} MB", f"pandas way {pandas_mb:.0f} MB", mb / pandas_mb,
+            "(for the record)", True,
         ))  # fmt: skip
     join_s, join_mb = o["join"]
     print(row(
