@@ -72,6 +72,15 @@ def test_differences_name_each_package_and_ignore_the_seeds():
     assert environment.differences(locked, dict(locked)) == []
 
 
+def test_installed_versions_are_those_the_metadata_holds():
+    """Read from each distribution's header lines, they are what importlib.metadata parses."""
+    from importlib.metadata import distributions
+
+    parsed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
+    assert environment.installed_versions() == parsed
+    assert {"pandas", "luigi", "scikit-learn"} <= set(parsed)
+
+
 def test_current_environment_carries_the_checksum_of_the_lock():
     import hashlib
 

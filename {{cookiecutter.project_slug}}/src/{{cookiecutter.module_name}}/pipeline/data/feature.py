@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import checked_competition, key_columns, table_names, target_columns
 from ..errors import ConfigError, DataError
-from ..storage.cache import CachedTask
+from ..storage.cache import CachedTask, import_steps
 from .ingest import Ingest
 from .split import Split
 from .table import FILE, Table
@@ -53,10 +53,10 @@ class Feature(CachedTask):
             needs["tables"] = tables
         return needs
 
-    def preload(self) -> None:
-        super().preload()
+    def preload(self) -> Iterator[None]:
+        yield from super().preload()
         if self.tables() or self.query() is not None:
-            import duckdb  # noqa: F401
+            yield from import_steps("duckdb")
 
     def settings(self) -> dict[str, Any]:
         cfg = checked_competition()

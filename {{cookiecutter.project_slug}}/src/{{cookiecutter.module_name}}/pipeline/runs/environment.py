@@ -7,7 +7,7 @@ any difference between the lock and what was installed; `make rerun` compares bo
 from __future__ import annotations
 
 import hashlib
-from importlib.metadata import distributions
+from importlib.metadata import Distribution, distributions
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,22 @@ def installed_versions() -> dict[str, str]:
     """{normalized name: version} of the distributions this interpreter sees."""
     from packaging.utils import canonicalize_name
 
-    return {canonicalize_name(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
+    found = (_name_and_version(d) for d in distributions())
+    return {canonicalize_name(name): version for name, version in found if name}
+
+
+def _name_and_version(distribution: Distribution) -> tuple[str | None, str | None]:
+    """A distribution's Name and Version, read from its metadata's header lines: a tenth of the
+    time of `.metadata`, which parses each whole file as an email (0.15 s for 140 packages)."""
+    text = distribution.read_text("METADATA") or distribution.read_text("PKG-INFO") or ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line:  # the end of the header; the description follows
+            break
+        name, colon, value = line.partition(":")
+        if colon and name in ("Name", "Version"):
+            fields.setdefault(name, value.strip())
+    return fields.get("Name"), fields.get("Version")
 
 
 def differences(locked: dict[str, str], installed: dict[str, str]) -> list[str]:

@@ -254,6 +254,15 @@ def _memo_block(store: threading.local) -> Iterator[dict[str, Any]]:
 _hashes, _completeness = threading.local(), threading.local()
 
 
+def import_steps(*modules: str) -> Iterator[None]:
+    """Import the modules one by one, a step of a task's preload() each."""
+    import importlib
+
+    for module in modules:
+        importlib.import_module(module)
+        yield
+
+
 def hashes_fixed() -> contextlib.AbstractContextManager[dict[str, Any]]:
     """Within the block each task's hash is computed once: for reading results after a run,
     when no input can change any more (during a run, a hash must follow its inputs)."""
@@ -397,13 +406,13 @@ class CachedTask(luigi.Task):
     named DataFrames (saved as Parquet) and may write other files into `self.workdir`.
     """
 
-    def preload(self) -> None:
-        """Import what build() needs. The run calls it for each task it is about to run, while it
-        plans the run, so that the task processes Luigi forks (`WORKERS=2`) start with these
-        modules loaded instead of importing them each (pandas and pyarrow cost about 0.4 s a
-        process, scikit-learn 1 s more); an up-to-date run imports none of them."""
-        import pandas  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+    def preload(self) -> Iterator[None]:
+        """Import what build() needs, a step at a time. The run's process does it for each kind of
+        task that will run, while other tasks run, so that the task processes Luigi forks
+        (`WORKERS=2`) start with these modules loaded instead of importing them each (pandas and
+        pyarrow cost about 0.4 s a process, scikit-learn 1 s more); between steps it starts any
+        task that may start. An up-to-date run imports none of them."""
+        yield from import_steps("pandas", "pyarrow.parquet")
 
     def settings(self) -> dict[str, Any]:
         """Config values the output depends on: part of the hash."""

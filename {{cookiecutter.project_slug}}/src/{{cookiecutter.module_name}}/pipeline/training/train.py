@@ -7,6 +7,7 @@ killed run keeps the folds it finished, and Train only combines their prediction
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import luigi
@@ -17,7 +18,7 @@ from ..data.ingest import Ingest
 from ..data.split import Split
 from ..registry import FEATURES, model_named, scoring
 from ..resources.memory import return_freed_memory
-from ..storage.cache import CachedTask, module_hash
+from ..storage.cache import CachedTask, import_steps, module_hash
 from .matrix import feature_columns, feature_matrix, shared_reads
 from .metrics import Metric, train_groups
 from .model import Model
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation importance
+# What scikit-learn imports (every model's metrics use it), in steps of at most 0.4 s, SciPy's
+# statistics the longest: the run's process checks for a finished task between steps.
+SCIKIT_LEARN_IN_STEPS = ("scipy.sparse", "scipy.special", "scipy.linalg", "scipy.optimize", "scipy.stats", "sklearn")
 
 
 class _ModelName(luigi.Parameter):
@@ -49,8 +53,9 @@ class _CrossValidation(CachedTask):
     def registered(self) -> Model:
         return model_named(self.model)
 
-    def preload(self) -> None:
-        super().preload()
+    def preload(self) -> Iterator[None]:
+        yield from super().preload()
+        yield from import_steps(*SCIKIT_LEARN_IN_STEPS)
         self.estimator()  # imports the model's library
 
     def seeds(self) -> list[int]:

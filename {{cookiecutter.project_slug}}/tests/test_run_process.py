@@ -1,0 +1,121 @@
+"""The run's own process (pipeline/main.py): it loads the modules of the tasks to come while tasks
+run, a step at a time, and it ends without the interpreter's teardown but with its exit code, its
+output and its task processes reaped."""
+
+from __future__ import annotations
+
+import queue
+import resource
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import luigi.worker
+import pytest
+from conftest import SRC
+
+from {{ cookiecutter.module_name }}.pipeline import main
+
+
+def kind(name: str, steps: int, loaded: list[str]) -> type:
+    """A kind of task whose preload() takes `steps` steps, each noted in `loaded`."""
+
+    def preload(self) -> Iterator[None]:
+        for step in range(steps):
+            loaded.append(f"{name}{step}")
+            yield
+
+    return type(name, (), {"preload": preload})
+
+
+@pytest.fixture
+def pending(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """main's record of the kinds to load, empty, restored after the test."""
+    monkeypatch.setattr(main, "_to_preload", {})
+    monkeypatch.setattr(main, "_preloaded", set())
+    monkeypatch.setattr(main, "_loading", [])
+    return main._to_preload
+
+
+def test_kinds_load_in_the_order_they_run_one_step_a_call(pending: dict):
+    """Tasks are found from the root down (Submission, Train, Ingest): Ingest runs first and loads first."""
+    loaded: list[str] = []
+    kinds = [kind(name, steps, loaded) for name, steps in (("Submission", 1), ("Train", 3), ("Ingest", 2))]
+    for cls in kinds:
+        main._will_run(cls(), None)
+    main._will_run(kinds[1](), None)  # a second task of a kind already listed adds nothing
+
+    calls = 0
+    while main._to_preload or main._loading:
+        main._preload_step()
+        calls += 1
+    assert loaded == ["Ingest0", "Ingest1", "Train0", "Train1", "Train2", "Submission0"]
+    assert calls == len(loaded) + 3  # one step a call, and a call that finds each kind's steps ended
+
+
+def test_a_failing_preload_is_left_to_its_task(pending: dict):
+    def preload(self) -> Iterator[None]:
+        yield
+        raise ImportError("no such module")
+
+    loaded: list[str] = []
+    main._will_run(kind("Later", 1, loaded)(), None)
+    main._will_run(type("Broken", (), {"preload": preload})(), None)
+    for _ in range(5):
+        if main._to_preload or main._loading:
+            main._preload_step()
+    assert loaded == ["Later0"] and not main._to_preload
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_the_worker_loads_only_while_no_task_has_finished(
+    pending: dict, monkeypatch: pytest.MonkeyPatch, finished: bool
+):
+    """While it waits for a running task it loads what is to come; a finished task is handled first,
+    so the next task starts without waiting for modules that only later ones need."""
+    loaded: list[str] = []
+    main._will_run(kind("Train", 3, loaded)(), None)
+    handled: list[bool] = []
+    monkeypatch.setattr(luigi.worker.Worker, "_handle_next_task", lambda self: handled.append(True))
+    worker = object.__new__(main._PreloadingWorker)  # only its result queue matters here
+    worker._task_result_queue = queue.Queue()
+    if finished:
+        worker._task_result_queue.put(("a task", "DONE"))
+    worker._handle_next_task()
+    assert handled == [True]
+    assert loaded == ([] if finished else ["Train0", "Train1", "Train2"])
+
+
+EXITS = """
+import multiprocessing, sys, time
+
+def burn():  # a task process: 0.3 s of CPU
+    while time.process_time() < 0.3:
+        pass
+
+if __name__ == "__main__":
+    from {{ cookiecutter.module_name }}.pipeline import main
+    task = multiprocessing.get_context("fork").Process(target=burn)
+    task.start()
+    stat = "/proc/%d/stat" % task.pid
+    while open(stat).read().rpartition(")")[2].split()[0] != "Z":  # ended, not yet waited for
+        time.sleep(0.01)
+    print("written before the exit", end="")
+    main._exit(3)
+"""
+
+
+def test_the_run_ends_with_its_code_its_output_and_its_task_processes_reaped(tmp_path):
+    """os._exit skips the teardown, so the exit must flush the output itself, and wait for the task
+    processes that ended (otherwise their CPU time is nobody's: `time make all` would not count it)."""
+    script = tmp_path / "exits.py"
+    script.write_text(textwrap.dedent(EXITS))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, timeout=60
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "written before the exit"
+    assert after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime >= 0.3
