@@ -94,6 +94,20 @@ class _PreloadingWorker(luigi.worker.Worker):
             _preload_step()
         super()._handle_next_task()
 
+    def _create_task_process(self, task: luigi.Task):
+        """The process that runs a task computes each hash once: while a task runs, what it was
+        made from is done and cannot change, and Luigi's check of its dependencies, the task's
+        store() and its reads of upstream results would otherwise hash the whole upstream again each."""
+        process = super()._create_task_process(task)
+        run = process.run
+
+        def run_with_fixed_hashes() -> None:
+            with hashes_fixed():
+                run()
+
+        process.run = run_with_fixed_hashes
+        return process
+
 
 class _Factory(luigi.interface._WorkerSchedulerFactory):
     def create_worker(self, scheduler, worker_processes, assistant=False):

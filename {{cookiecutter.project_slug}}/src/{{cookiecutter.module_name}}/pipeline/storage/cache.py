@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import ast
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -95,22 +96,35 @@ def _defined_names(node: ast.stmt) -> list[str]:
     return names if targets and all(isinstance(t, ast.Name | ast.Tuple) for t in targets) else []
 
 
-def _class_syntax_hash(path: Path, class_name: str) -> str:
-    """Hash of a class's definition and of the module-level code it uses, found by name, and so on
-    for what that uses (a helper function, a constant, an import). Module statements that define
-    no name (an `if`, a call) always count. Another class of the module, or a helper only it uses,
-    does not: editing one feature of a file re-runs that feature, not its neighbours."""
+_Definitions = tuple[ast.Module, dict[str, list[ast.stmt]], list[ast.stmt]]
+
+
+@functools.lru_cache(maxsize=64)
+def _module_definitions(path: Path, size: int, mtime_ns: int) -> _Definitions:
+    """A module's syntax tree (docstrings left out), its statements by the names they define, and
+    those that define none; parsed once per version of the file (size and mtime), not once per class."""
     tree = _strip_docstrings(ast.parse(path.read_bytes(), filename=str(path)))
     definitions: dict[str, list[ast.stmt]] = {}
-    used: list[ast.stmt] = []
+    always: list[ast.stmt] = []
     for node in tree.body:
         names = _defined_names(node)
         for name in names:
             definitions.setdefault(name, []).append(node)
         if not names:
-            used.append(node)
+            always.append(node)
+    return tree, definitions, always
+
+
+def _class_syntax_hash(path: Path, class_name: str) -> str:
+    """Hash of a class's definition and of the module-level code it uses, found by name, and so on
+    for what that uses (a helper function, a constant, an import). Module statements that define
+    no name (an `if`, a call) always count. Another class of the module, or a helper only it uses,
+    does not: editing one feature of a file re-runs that feature, not its neighbours."""
+    stat = path.stat()
+    tree, definitions, always = _module_definitions(path, stat.st_size, stat.st_mtime_ns)
     if class_name not in definitions:  # made at run time (a class factory): the whole module
         return _digest(ast.dump(tree))
+    used = list(always)
     wanted, seen = [class_name], set()
     while wanted:
         name = wanted.pop()
@@ -170,7 +184,7 @@ class _FileHashes:
             entry = known.get(name)
             if entry is None or {key: entry.get(key) for key in when} != when or "hash" not in entry:
                 entry = known[name] = {**when, "hash": compute(path)}
-                with atomic_file(store) as tmp:
+                with atomic_file(store, durable=False) as tmp:  # lost: computed again next run
                     tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
         return entry["hash"]
 
@@ -209,12 +223,13 @@ def temp_file(folder: Path, prefix: str, suffix: str = "") -> Path:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path` that replaces it only if the block succeeds.
 
     The temporary file is `.<name>.<pid>-<random>`, so a later write of the same path deletes
     those a killed process left behind. The file reaches the disk before the rename, and the
-    rename after it; a write the disk refuses is a WriteError naming the path.
+    rename after it (durable=False: neither waits for the disk, for files that can be made again);
+    a write the disk refuses is a WriteError naming the path.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,9 +239,11 @@ def atomic_file(path: Path) -> Iterator[Path]:
         raise write_error(error, path) or error from None
     try:
         yield tmp
-        sync_file(tmp)
+        if durable:
+            sync_file(tmp)
         os.replace(tmp, path)
-        sync_folder(path.parent)
+        if durable:
+            sync_folder(path.parent)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         refused = write_error(error, path)

@@ -111,13 +111,19 @@ class Submission(CachedTask):
         return submissions_dir() / self.manifest()["facts"]["file"]  # on S3: the manifest only
 
 
-def _key_index(frame: pd.DataFrame, keys: list[str]) -> pd.Index:
-    """The rows' keys as an index of text values (one column) or of tuples of them (several)."""
+def _key_indexes(first: pd.DataFrame, second: pd.DataFrame, keys: list[str]) -> tuple[pd.Index, pd.Index]:
+    """Both frames' keys as indexes that compare as the keys' text: of values (one column) or of
+    tuples of them (several). Integer keys on both sides are kept as numbers, which compare as
+    their text does and cost nothing to convert; any other pair of columns is turned to text."""
     import pandas as pd
 
-    if len(keys) == 1:
-        return pd.Index(frame[keys[0]].astype("string").to_numpy())
-    return pd.MultiIndex.from_arrays([frame[key].astype("string").to_numpy() for key in keys])
+    as_text = not all(pd.api.types.is_integer_dtype(f[key]) for f in (first, second) for key in keys)
+
+    def index(frame: pd.DataFrame) -> pd.Index:
+        columns = [(frame[key].astype("string") if as_text else frame[key]).to_numpy() for key in keys]
+        return pd.Index(columns[0]) if len(keys) == 1 else pd.MultiIndex.from_arrays(columns)
+
+    return index(first), index(second)
 
 
 def make_submission(
@@ -133,8 +139,9 @@ def make_submission(
     import numpy as np
 
     keys = [keys] if isinstance(keys, str) else list(keys)
-    by_id = predictions.drop(columns=keys).set_axis(_key_index(predictions, keys))
-    aligned = by_id.reindex(_key_index(sample, keys))
+    by_key, sample_keys = _key_indexes(predictions, sample, keys)
+    by_id = predictions.drop(columns=keys).set_axis(by_key)
+    aligned = by_id.reindex(sample_keys)
     targets = [c for c in sample.columns if c not in keys]
     submission = sample[keys].copy()
     class_names = [str(c) for c in classes]
@@ -204,7 +211,8 @@ def validate(submission: pd.DataFrame, sample: pd.DataFrame, keys: str | list[st
     keys = [keys] if isinstance(keys, str) else list(keys)
     if list(submission.columns) != list(sample.columns):
         raise DataError(f"{where}: submission columns {list(submission.columns)} differ from {list(sample.columns)}")
-    if len(submission) != len(sample) or not _key_index(submission, keys).equals(_key_index(sample, keys)):
+    written, expected = _key_indexes(submission, sample, keys)
+    if len(submission) != len(sample) or not written.equals(expected):
         raise DataError(f"{where}: submission ids or row order differ from the sample")
     for column in submission.columns:
         values = submission[column]
