@@ -71,9 +71,7 @@ def _preload_step() -> None:
         _loading.append(iter(task.preload()))
     try:
         next(_loading[0])
-    except StopIteration:
-        _loading.clear()
-    except Exception:  # the task meets it again when it runs, and reports it
+    except Exception:  # StopIteration: this kind is loaded; any other: the task meets it when it runs
         _loading.clear()
 
 
