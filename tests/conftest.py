@@ -21,6 +21,18 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 PROBLEM_TYPES = DEFAULTS["problem_type"]
+# The generated project's test files, shared out among the bakes that run its `make test` (the suite
+# takes minutes a run). Those whose subject does not depend on the problem type run in the
+# multiclass bake alone (tests/test_pipeline.py); those whose tiny competitions of several tables set
+# their own problem (keys, tables, SQL, metrics over groups, file formats), in the binary bake alone
+# (tests/test_cruft.py, after a template update and the user's own features and models).
+SAME_FOR_EVERY_PROBLEM = ("durable", "environment", "memory", "threads", "fetch", "kaggle", "runs")
+BINARY_ONLY = ("tables", "formats")
+
+
+def left_out(parts: tuple[str, ...]) -> dict[str, str]:
+    """The environment in which the generated project's `make test` leaves out tests/test_<part>.py."""
+    return {"PYTEST_ADDOPTS": " ".join(f"--ignore=tests/test_{part}.py" for part in parts)}
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PROBLEM_TYPES, completed_folders, make, tasks_run
+from conftest import BINARY_ONLY, PROBLEM_TYPES, SAME_FOR_EVERY_PROBLEM, completed_folders, left_out, make, tasks_run
 
 ALL_TASKS = {
     "RawData",
@@ -244,26 +244,17 @@ def test_make_all_creates_the_environment_when_missing(bake, tmp_path: Path):
     assert tasks_run(make(project, "all", VENV=None)) == []
 
 
-# The project's test files whose subject does not depend on the problem type: the binary bake (in
-# tests/test_cruft.py) and the multiclass bake run them, the regression bake leaves them out, for time.
-SAME_FOR_EVERY_PROBLEM = ("durable", "environment", "memory", "threads", "fetch", "kaggle", "runs", "layout")
-# Run by the binary bake alone (tests/test_cruft.py): their tiny competitions of several tables take a
-# minute, and what they test (keys, tables, SQL, metrics over groups, file formats) is the same for every
-# problem type (their competitions set it).
-BINARY_ONLY = ("tables", "formats")
-
-
 def test_project_tests_and_lint_pass(baked: Baked):
-    """The generated project's own `make test` and `make lint` pass. A binary project's `make test` runs
-    in tests/test_cruft.py instead, after a template update and the user's own features (the suite
-    takes minutes; twice would cost the template's suite its time limit)."""
+    """The generated project's own `make test` and `make lint` pass: every test file in the multiclass
+    bake but the binary bake's own (conftest.BINARY_ONLY), the files of this problem type's subject in
+    the regression bake. A binary project's `make test` runs in tests/test_cruft.py instead, after a
+    template update and the user's own features (the suite takes minutes a run)."""
     make(baked.project, "lint")
     name = baked.project.parent.name
     if "binary" in name:
         return
     environment = {"TEST_S3_CACHE": "1" if "multiclass" in name else "0"}  # the suite on S3 once, for time
-    left_out = BINARY_ONLY + (SAME_FOR_EVERY_PROBLEM if "regression" in name else ())
-    environment["PYTEST_ADDOPTS"] = " ".join(f"--ignore=tests/test_{part}.py" for part in left_out)
+    environment |= left_out(BINARY_ONLY + (SAME_FOR_EVERY_PROBLEM if "regression" in name else ()))
     result = make(baked.project, "test", environment=environment)
     assert " passed" in result.stdout
 
