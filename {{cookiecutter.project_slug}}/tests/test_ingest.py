@@ -194,6 +194,24 @@ def test_text_not_in_utf8_late_in_a_file_is_one_error_line(tmp_path: Path, compe
 # --- repeated ids -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("values", "kind", "fits"),
+    [
+        (["1"] * 100 + ["1.5"], "int", False),  # the first values are integers, a later one is not
+        (["1"] * 100 + ["1.5"], "float", True),
+        (["1.5"] + ["1"] * 100, "int", False),
+        (["7"] * 200, "int", True),
+        (["true"] * 100 + ["no"], "bool", False),
+    ],
+)
+def test_a_kind_fits_a_column_only_if_it_fits_every_value(values: list[str], kind: str, fits: bool):
+    import pyarrow as pa
+
+    from {{ cookiecutter.module_name }}.pipeline.data.convert import _fits
+
+    assert _fits(pa.array(values), kind) is fits
+
+
 def repeats_of(*chunks: list) -> tuple[list, bool]:
     """The repeats UniqueIds finds in chunks of ids (integers, or text), and whether it kept
     them as a dense range."""
