@@ -233,7 +233,8 @@ class Train(_CrossValidation):
         return_freed_memory()  # the folds' rows are read and dropped column by column
         missing = [fold for fold in self.parts() if not fold.complete()]
         columns = len(feature_columns(self.requires()["features"]))
-        fitting = max((int(fold_rows(k)[1].sum()) for k in {fold.fold for fold in missing}), default=0)
+        folds = split_folds()
+        fitting = max((int(fold_rows(k, folds)[1].sum()) for k in {fold.fold for fold in missing}), default=0)
         config, workers = train(), luigi.interface.core().workers
         cells_apart = (config.small_fit_cells, config.side_by_side_fit_cells)
         at_once = max(1, min(threads.folds_at_once(fitting * columns, workers, *cells_apart), len(missing)))
@@ -326,15 +327,20 @@ class Train(_CrossValidation):
         return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def fold_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(held out, fitting rows) of fold k as boolean masks: the other folds' rows, or with time
-    folds the rows earlier than fold k's block (Split's `fits` column)."""
+def split_folds() -> pd.DataFrame:
+    """Split's `fold` of each row, and with time folds its `fits` column."""
     import pyarrow.parquet as pq
 
     split = Split()
     with split.reading("folds") as path:  # a damaged file: one line naming the result
         names = pq.read_schema(path).names
-    folds = split.load("folds", columns=[c for c in ("fold", "fits") if c in names])
+    return split.load("folds", columns=[c for c in ("fold", "fits") if c in names])
+
+
+def fold_rows(k: int, folds: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, fitting rows) of fold k as boolean masks: the other folds' rows, or with time
+    folds the rows earlier than fold k's block (Split's `fits` column). folds: split_folds()'s."""
+    folds = split_folds() if folds is None else folds
     held_out = folds["fold"].to_numpy() == k
     return held_out, (folds["fits"].to_numpy() <= k) if "fits" in folds else ~held_out
 
