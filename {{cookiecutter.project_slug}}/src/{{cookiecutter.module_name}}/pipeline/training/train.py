@@ -232,12 +232,14 @@ class Train(_CrossValidation):
 
         return_freed_memory()  # the folds' rows are read and dropped column by column
         missing = [fold for fold in self.parts() if not fold.complete()]
+        if not missing:  # a killed Train had finished them all
+            return
         columns = len(feature_columns(self.requires()["features"]))
         folds = split_folds()
-        fitting = max((int(fold_rows(k, folds)[1].sum()) for k in {fold.fold for fold in missing}), default=0)
+        fitting = max(int(fold_rows(k, folds)[1].sum()) for k in {fold.fold for fold in missing})
         config, workers = train(), luigi.interface.core().workers
         cells_apart = (config.small_fit_cells, config.side_by_side_fit_cells)
-        at_once = max(1, min(threads.folds_at_once(fitting * columns, workers, *cells_apart), len(missing)))
+        at_once = min(threads.folds_at_once(fitting * columns, workers, *cells_apart), len(missing))
         self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
         cells = Ingest().manifest()["facts"]["rows"]["train"] * columns
         with shared_reads(cells), ThreadPoolExecutor(at_once) as pool:
