@@ -106,6 +106,44 @@ if __name__ == "__main__":
 """
 
 
+def test_parameters_are_resolved_once_within_a_run_and_afresh_in_the_next(luigi_config):
+    """Within parameters_fixed() (what a run opens), each task's and section's parameters are read
+    from luigi.cfg once; a value changed after the block is read by the next one."""
+    from {{ cookiecutter.module_name }}.pipeline.config import ResolvedOnce, competition, parameters_fixed
+    from {{ cookiecutter.module_name }}.pipeline.training.train import Train
+
+    class listed_for_test(ResolvedOnce, luigi.Config):  # noqa: N801
+        names = luigi.ListParameter(default=[])
+
+    luigi_config("competition", "seed", 7)
+    luigi_config("train", "model", "hgb")
+    with parameters_fixed():
+        assert (competition().seed, Train().model) == (7, "hgb")
+        luigi_config("competition", "seed", 8)  # cannot happen during a run: shows what is kept
+        luigi_config("train", "model", "linear")
+        assert (competition().seed, Train().model) == (7, "hgb")
+        assert Train(model="xgb").model == "xgb"  # other arguments: their own values
+        assert listed_for_test(names=[1, [2]]).names == (1, (2,))  # values that cannot be hashed: resolved each time
+    assert (competition().seed, Train().model) == (8, "linear")
+    with parameters_fixed():
+        assert competition().seed == 8
+
+
+def test_a_run_resolves_parameters_once(monkeypatch: pytest.MonkeyPatch):
+    from {{ cookiecutter.module_name }}.pipeline import config
+
+    inside: list[bool] = []
+
+    def schedule(root):
+        inside.append(config._resolved is not None)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(main, "_schedule_and_run", schedule)
+    main._run(["--module", main.TASKS_MODULE, "Split", "--local-scheduler"])
+    assert inside == [True]
+    assert config._resolved is None
+
+
 def test_the_run_ends_with_its_code_its_output_and_its_task_processes_reaped(tmp_path):
     """os._exit skips the teardown, so the exit must flush the output itself, and wait for the task
     processes that ended (otherwise their CPU time is nobody's: `time make all` would not count it)."""

@@ -20,7 +20,7 @@ import luigi.interface
 import luigi.retcodes
 import luigi.worker
 
-from .config import cache_dir, shown
+from .config import cache_dir, parameters_fixed, shown
 from .errors import PipelineError, WriteError
 from .runs.dag import name_of
 from .storage.cache import hashes_fixed
@@ -192,9 +192,10 @@ def _report(task: luigi.Task, args: list[str]) -> None:
 
 def _run(argv: list[str]) -> int:
     """Luigi's `run_with_retcodes`, with the command line parsed once instead of four times (each
-    parse builds Luigi's argument parser three times: a fifth of an up-to-date run), and the
-    report after a successful run. Returns the exit code luigi.cfg's [retcode] gives."""
-    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser:
+    parse builds Luigi's argument parser three times: a fifth of an up-to-date run) and each task's
+    parameters resolved once (config.parameters_fixed), and the report after a successful run.
+    Returns the exit code luigi.cfg's [retcode] gives."""
+    with luigi.cmdline_parser.CmdlineParser.global_instance(argv) as parser, parameters_fixed():
         codes = luigi.retcodes.retcode()
         root = parser.get_task_obj()
         try:

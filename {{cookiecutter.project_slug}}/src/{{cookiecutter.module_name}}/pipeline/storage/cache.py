@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import luigi
 from luigi.task import flatten
 
-from ..config import cache_dir, cache_url, shown
+from ..config import ResolvedOnce, cache_dir, cache_url, shown
 from ..errors import DamagedResultError, PipelineError
 from ..resources.processes import pid_alive
 from .disk import sync_file, sync_folder, sync_tree, write_error
@@ -415,7 +415,7 @@ class CacheFolder(luigi.Target):
         return str(self.path)
 
 
-class CachedTask(luigi.Task):
+class CachedTask(ResolvedOnce, luigi.Task):
     """Base of every pipeline task: it owns paths, hashing, atomic writes and loading.
 
     A subclass declares `requires()`, the config values it uses (`settings()`), any files it
