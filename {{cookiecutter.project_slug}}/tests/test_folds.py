@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MANIFEST, Competition, Pipeline, describe, tiny_dataset
+from conftest import MANIFEST, MODULE, Competition, Pipeline, describe, tiny_dataset
 
 
 def dataset(competition: Competition):
@@ -93,3 +94,20 @@ def test_bad_fold_config_is_one_error_line(tmp_path: Path, competition: Competit
     assert result.returncode != 0 and len(errors) == 1, describe(result)
     assert message.replace("data/raw/train.csv", "") in errors[0].replace(str(pipeline.raw / "train.csv"), ""), errors
     assert "Traceback" not in result.stderr
+
+
+def test_the_folds_of_a_train_read_split_and_the_target_once(monkeypatch: pytest.MonkeyPatch):
+    """While Train fits its folds, Split's folds and each target column are read once for them all;
+    outside that block every call reads them (a later run may have other results)."""
+    train = importlib.import_module(f"{MODULE}.pipeline.training.train")
+    reads: list[str] = []
+    monkeypatch.setattr(train, "_split_folds", lambda: reads.append("folds") or pd.DataFrame({"fold": [0, 1, 0, 1]}))
+    monkeypatch.setattr(train.TrainFold, "_target", lambda self, column: reads.append(column) or (np.zeros(4), []))
+    fold = train.TrainFold(model="hgb", fold=0)
+    with train._read_once_for_every_fold():
+        masks = [train.fold_rows(k) for k in (0, 1, 0)]
+        fold.target("y"), fold.target("y"), fold.target("z")
+    assert reads == ["folds", "y", "z"]
+    assert masks[0][0].tolist() == [True, False, True, False] and masks[1][1].tolist() == [True, False, True, False]
+    train.fold_rows(0), fold.target("y")
+    assert reads == ["folds", "y", "z", "folds", "y"]

@@ -6,6 +6,7 @@ killed run keeps the folds it finished, and Train only combines their prediction
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+_read_once: dict | None = None  # while Train fits its folds: see _read_once_for_every_fold
 STACKED_ROWS = 200_000  # rows per prediction call when measuring permutation importance
 # What scikit-learn imports (every model's metrics use it), in steps of at most 0.4 s, SciPy's
 # statistics the longest: the run's process checks for a finished task between steps.
@@ -77,10 +79,17 @@ class _CrossValidation(CachedTask):
     def target(self, column: str = "") -> tuple[np.ndarray, list]:
         """Train's target (`column`; empty: the first target column) as the model takes it (class
         numbers for classification) and the classes in that order."""
+        column = column or target_columns()[0]
+        if _read_once is None:
+            return self._target(column)
+        if ("target", column) not in _read_once:
+            _read_once["target", column] = self._target(column)
+        return _read_once["target", column]
+
+    def _target(self, column: str) -> tuple[np.ndarray, list]:
         import pandas as pd
 
         cfg = checked_competition()
-        column = column or target_columns()[0]
         target = Ingest().load("train", columns=[column])[column]
         if cfg.problem_type == "regression":
             return target.to_numpy(dtype="float64"), []
@@ -225,7 +234,7 @@ class Train(_CrossValidation):
         loaded once and each fold holds only its own rows. `WORKERS` folds fit at once when they
         are small or large, one at a time in between (threads.folds_at_once). A round of folds
         shares the task's threads (the last, smaller round gets more each), and each fold's result
-        is cached as soon as it is written."""
+        is cached as soon as it is written. Split's folds and the target are read once for them all."""
         from concurrent.futures import ThreadPoolExecutor
 
         from ..resources import threads
@@ -234,20 +243,20 @@ class Train(_CrossValidation):
         missing = [fold for fold in self.parts() if not fold.complete()]
         if not missing:  # a killed Train had finished them all
             return
-        columns = len(feature_columns(self.requires()["features"]))
-        folds = split_folds()
-        fitting = max(int(fold_rows(k, folds)[1].sum()) for k in {fold.fold for fold in missing})
-        config, workers = train(), luigi.interface.core().workers
-        cells_apart = (config.small_fit_cells, config.side_by_side_fit_cells)
-        at_once = min(threads.folds_at_once(fitting * columns, workers, *cells_apart), len(missing))
-        self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
-        cells = Ingest().manifest()["facts"]["rows"]["train"] * columns
-        with shared_reads(cells), ThreadPoolExecutor(at_once) as pool:
-            for start in range(0, len(missing), at_once):
-                round_ = missing[start : start + at_once]
-                share = max(1, self.threads // len(round_))
-                for done in [pool.submit(_fit_fold, fold, share) for fold in round_]:
-                    done.result()
+        with _read_once_for_every_fold():
+            columns = len(feature_columns(self.requires()["features"]))
+            fitting = max(int(fold_rows(k)[1].sum()) for k in {fold.fold for fold in missing})
+            config, workers = train(), luigi.interface.core().workers
+            cells_apart = (config.small_fit_cells, config.side_by_side_fit_cells)
+            at_once = min(threads.folds_at_once(fitting * columns, workers, *cells_apart), len(missing))
+            self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
+            cells = Ingest().manifest()["facts"]["rows"]["train"] * columns
+            with shared_reads(cells), ThreadPoolExecutor(at_once) as pool:
+                for start in range(0, len(missing), at_once):
+                    round_ = missing[start : start + at_once]
+                    share = max(1, self.threads // len(round_))
+                    for done in [pool.submit(_fit_fold, fold, share) for fold in round_]:
+                        done.result()
 
     def build(self) -> dict[str, pd.DataFrame]:
         import numpy as np
@@ -329,8 +338,28 @@ class Train(_CrossValidation):
         return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def _read_once_for_every_fold() -> Iterator[None]:
+    """Within the block (Train fitting its folds, in threads of one process), Split's folds and
+    each target column are read once for every fold instead of once per fold."""
+    global _read_once
+    _read_once = {}
+    try:
+        yield
+    finally:
+        _read_once = None
+
+
 def split_folds() -> pd.DataFrame:
     """Split's `fold` of each row, and with time folds its `fits` column."""
+    if _read_once is None:
+        return _split_folds()
+    if "folds" not in _read_once:
+        _read_once["folds"] = _split_folds()
+    return _read_once["folds"]
+
+
+def _split_folds() -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     split = Split()
@@ -339,10 +368,10 @@ def split_folds() -> pd.DataFrame:
     return split.load("folds", columns=[c for c in ("fold", "fits") if c in names])
 
 
-def fold_rows(k: int, folds: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fold_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
     """(held out, fitting rows) of fold k as boolean masks: the other folds' rows, or with time
-    folds the rows earlier than fold k's block (Split's `fits` column). folds: split_folds()'s."""
-    folds = split_folds() if folds is None else folds
+    folds the rows earlier than fold k's block (Split's `fits` column)."""
+    folds = split_folds()
     held_out = folds["fold"].to_numpy() == k
     return held_out, (folds["fits"].to_numpy() <= k) if "fits" in folds else ~held_out
 
