@@ -20,7 +20,7 @@ PROBLEM_TYPES = ("binary", "multiclass", "regression")
 # (promoted_content.csv -> promoted_content); when a name has several, the first ending wins.
 TABLE_ENDINGS = (".csv", ".csv.gz", ".parquet")
 ROLES = ("train", "test", "sample_submission")  # the tables that hold the rows, by [competition] key
-_resolved: dict[tuple, list] | None = None  # while parameters_fixed() is open: each call's parameter values
+_resolved: dict[Any, list] | None = None  # while parameters_fixed() is open: parameters and their values
 
 
 @contextlib.contextmanager
