@@ -5,8 +5,9 @@ A section maps to the class of the same name, so `[competition] seed = 42` is
 """
 
 import contextlib
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +44,26 @@ class ResolvedOnce:
 
     @classmethod
     def get_params(cls) -> list:
-        find = super().get_params  # type: ignore[misc]
-        if _resolved is None:
-            return find()
-        params = _resolved.get(cls)
-        if params is None:
-            params = _resolved[cls] = find()
-        return list(params)
+        return _resolved_once(cls, super().get_params)  # type: ignore[misc]
 
     @classmethod
     def get_param_values(cls, params: list, args: tuple, kwargs: dict[str, Any]) -> list:
-        resolve = super().get_param_values  # type: ignore[misc]
-        if _resolved is None:
-            return resolve(params, args, kwargs)
-        try:
-            key = (cls, args, tuple(sorted(kwargs.items())))
-            values = _resolved.get(key)
-        except TypeError:  # a value that cannot be hashed: resolved each time, as Luigi does
-            return resolve(params, args, kwargs)
-        if values is None:
-            values = _resolved[key] = resolve(params, args, kwargs)
-        return list(values)
+        resolve = functools.partial(super().get_param_values, params, args, kwargs)  # type: ignore[misc]
+        return _resolved_once((cls, args, tuple(sorted(kwargs.items()))), resolve)
+
+
+def _resolved_once(key: Any, resolve: Callable[[], list]) -> list:
+    """resolve(), or within parameters_fixed() its value for `key` once; a key that cannot be hashed
+    (an argument of a list) is resolved each time, as Luigi does."""
+    if _resolved is None:
+        return resolve()
+    try:
+        values = _resolved.get(key)
+    except TypeError:
+        return resolve()
+    if values is None:
+        values = _resolved[key] = resolve()
+    return list(values)
 
 
 class competition(ResolvedOnce, luigi.Config):  # noqa: N801 - the class name is the luigi.cfg section name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import luigi
@@ -80,11 +80,7 @@ class _CrossValidation(CachedTask):
         """Train's target (`column`; empty: the first target column) as the model takes it (class
         numbers for classification) and the classes in that order."""
         column = column or target_columns()[0]
-        if _read_once is None:
-            return self._target(column)
-        if ("target", column) not in _read_once:
-            _read_once["target", column] = self._target(column)
-        return _read_once["target", column]
+        return _once(("target", column), lambda: self._target(column))
 
     def _target(self, column: str) -> tuple[np.ndarray, list]:
         import pandas as pd
@@ -350,13 +346,18 @@ def _read_once_for_every_fold() -> Iterator[None]:
         _read_once = None
 
 
+def _once(key: Any, read: Callable[[], Any]) -> Any:
+    """read(), or within _read_once_for_every_fold() its value for `key`, read once."""
+    if _read_once is None:
+        return read()
+    if key not in _read_once:
+        _read_once[key] = read()
+    return _read_once[key]
+
+
 def split_folds() -> pd.DataFrame:
     """Split's `fold` of each row, and with time folds its `fits` column."""
-    if _read_once is None:
-        return _split_folds()
-    if "folds" not in _read_once:
-        _read_once["folds"] = _split_folds()
-    return _read_once["folds"]
+    return _once("folds", _split_folds)
 
 
 def _split_folds() -> pd.DataFrame:
