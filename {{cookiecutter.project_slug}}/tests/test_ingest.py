@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import MANIFEST, Competition, Pipeline, describe, wait_for
+from conftest import MANIFEST, MODULE, Competition, Pipeline, describe, wait_for
 
 SMALL_CHUNK_MB = 0.016  # about 400 rows of the drifting file per chunk
 ROWS = 3000
@@ -106,6 +109,45 @@ def test_drifting_types_give_one_schema_and_the_values_of_a_whole_file_read(runs
     assert facts["schema"]["train"]["late_missing"] == "int" and facts["schema"]["train"]["late_values"] == "float"
     assert facts["kinds"]["when"] == "date" and facts["kinds"]["code"] == "category"
     assert facts["dictionary_columns"] == ["color"]  # code and text hold thousands of values
+
+
+def test_ingest_runs_without_pandas(tmp_path: Path, competition: Competition):
+    """Ingest reads and writes with Arrow alone: the process Luigi forks for it, at the start of a
+    run, would otherwise spend 0.3 s loading pandas first (booleans, dates and integer ids here)."""
+    pipeline = Pipeline(tmp_path)
+    pipeline.write_raw(*drifting_files(competition))
+    run_ingest = textwrap.dedent(f"""
+        import sys, luigi
+        from {MODULE}.pipeline.main import _run
+
+        @luigi.Task.event_handler(luigi.Event.SUCCESS)
+        def ended(task):  # one worker: the task ran in this process
+            print("pandas loaded:", "pandas" in sys.modules)
+
+        _run(["--module", "{MODULE}.pipeline.tasks", "Ingest", "--local-scheduler", "--workers", "1"])
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", run_ingest],
+        cwd=tmp_path,
+        env=pipeline.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "pandas loaded: False" in result.stdout.splitlines(), describe(result)
+    assert ingest_folder(pipeline)
+
+
+def test_ids_are_read_as_numbers_from_any_slice_of_a_chunk():
+    """Ids come from the Arrow buffer, which a slice shares with the whole chunk."""
+    import pyarrow as pa
+
+    from {{ cookiecutter.module_name }}.pipeline.data.convert import _int64s
+
+    for kind in (pa.int64(), pa.int32(), pa.uint8()):
+        chunk = pa.array([5, 6, 7, 8, 9], kind)
+        assert _int64s(chunk.slice(1, 3)).tolist() == [6, 7, 8]
+        assert _int64s(chunk.slice(4)).dtype == np.int64
 
 
 def test_output_is_byte_identical_across_runs(runs: IngestRuns):

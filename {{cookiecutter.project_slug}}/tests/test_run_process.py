@@ -4,6 +4,7 @@ output and its task processes reaped."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import resource
 import subprocess
@@ -78,13 +79,140 @@ def test_the_worker_loads_only_while_no_task_has_finished(
     main._will_run(kind("Train", 3, loaded)(), None)
     handled: list[bool] = []
     monkeypatch.setattr(luigi.worker.Worker, "_handle_next_task", lambda self: handled.append(True))
-    worker = object.__new__(main._PreloadingWorker)  # only its result queue matters here
-    worker._task_result_queue = queue.Queue()
+    worker = object.__new__(main._PreloadingWorker)  # only its result queue and process count matter here
+    worker._task_result_queue, worker.worker_processes = queue.Queue(), 1
     if finished:
         worker._task_result_queue.put(("a task", "DONE"))
     worker._handle_next_task()
     assert handled == [True]
     assert loaded == ([] if finished else ["Train0", "Train1", "Train2"])
+
+
+AHEAD = """
+import json, multiprocessing, os, sys, time
+from pathlib import Path
+
+import luigi
+
+OUT, HOW = Path(sys.argv[1]), sys.argv[2]
+
+
+def note(name):
+    (OUT / name).write_text(json.dumps([os.getpid(), time.time()]))
+
+
+class First(luigi.Task):
+    def output(self):
+        return luigi.LocalTarget(OUT / "first")
+
+    def run(self):
+        note("first started")
+        time.sleep(60 if HOW == "killed" else 1)
+        if HOW == "fails":
+            raise RuntimeError("First fails")
+        note("first ended")
+        self.output().open("w").close()
+
+
+class Later(luigi.Task):
+    fork_ahead = True
+
+    def requires(self):
+        return First()
+
+    def output(self):
+        return luigi.LocalTarget(OUT / "later")
+
+    def preload(self):
+        note("later loaded")
+        yield
+
+    def run(self):
+        note("later ran")
+        self.output().open("w").close()
+
+
+if __name__ == "__main__":
+    from {{ cookiecutter.module_name }}.pipeline import main
+
+    main._run(["Later", "--local-scheduler", "--workers", "2", "--no-lock"])
+    multiprocessing.active_children()  # reaps the task processes that ended, as main._exit does
+    pid = json.loads((OUT / "later loaded").read_text())[0]
+    try:
+        os.kill(pid, 0)
+        print("still there")
+    except ProcessLookupError:
+        print("gone")
+"""
+
+
+def _noted(folder, name: str) -> tuple[int, float]:
+    import json
+
+    pid, when = json.loads((folder / name).read_text())
+    return pid, when
+
+
+def _run_ahead(tmp_path, how: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "ahead.py"
+    script.write_text(textwrap.dedent(AHEAD))
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path), how],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC)},
+        timeout=60,
+    )
+
+
+def test_a_task_forked_ahead_loads_while_the_tasks_before_it_run_and_runs_after_them(tmp_path):
+    """Train's kind (fork_ahead): its process starts while its dependencies run, loads its modules
+    there, and runs the task only once Luigi starts it, in that same process."""
+    result = _run_ahead(tmp_path, "works")
+    assert result.stdout.endswith("gone\n"), result.stderr
+    loaded_in, loaded_at = _noted(tmp_path, "later loaded")
+    ran_in, ran_at = _noted(tmp_path, "later ran")
+    first_in, first_ended = _noted(tmp_path, "first ended")
+    assert loaded_in == ran_in != first_in
+    assert loaded_at < first_ended <= ran_at
+
+
+def test_a_task_forked_ahead_that_never_runs_ends_with_the_run(tmp_path):
+    result = _run_ahead(tmp_path, "fails")
+    assert result.stdout.endswith("gone\n"), result.stderr
+    assert (tmp_path / "later loaded").exists() and not (tmp_path / "later ran").exists()
+
+
+def test_a_task_forked_ahead_ends_when_the_run_is_killed(tmp_path):
+    """Its start pipe closes with the run's process, whatever ends it: no process is left waiting."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "ahead.py"
+    script.write_text(textwrap.dedent(AHEAD))
+    run = subprocess.Popen([sys.executable, str(script), str(tmp_path), "killed"], env={"PYTHONPATH": str(SRC)})
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "later loaded").exists() or not (tmp_path / "first started").exists():
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.05)
+        run.kill()
+        run.wait()
+        later = _noted(tmp_path, "later loaded")[0]
+        while time.monotonic() < deadline:
+            try:
+                os.kill(later, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the process forked ahead outlived the run")
+    finally:
+        run.kill()
+        if (tmp_path / "first started").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(_noted(tmp_path, "first started")[0], signal.SIGKILL)
 
 
 EXITS = """

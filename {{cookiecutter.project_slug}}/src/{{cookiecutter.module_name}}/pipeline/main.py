@@ -6,11 +6,12 @@ with one `ERROR:` line naming the file or setting; the exit code is luigi.cfg's 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import luigi
 import luigi.cmdline_parser
@@ -30,7 +31,9 @@ _USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *P
 _started: dict[str, float] = {}
 _preloaded: set[type] = set()  # kinds of task whose modules this process has loaded or is loading
 _to_preload: dict[type, luigi.Task] = {}  # a task of each kind that will run, not loaded yet
+_found: dict[type, set[str]] = {}  # the tasks of each kind that will run
 _loading: list[Iterator[None]] = []  # the steps left of the kind being loaded
+_ahead: dict[str, tuple[luigi.worker.TaskProcess, int]] = {}  # task id: its process forked ahead, its start pipe
 WAIT_SECONDS = 1.0  # between checks of a root task that another worker runs
 MAX_ROUNDS = 4  # runs of the pipeline by a worker of luigid whose root others left unfinished
 
@@ -59,15 +62,20 @@ def _will_run(task: luigi.Task, _dependency: luigi.Task) -> None:
     can be loaded ahead (_PreloadingWorker). Found from the root down, so the last found runs first."""
     if hasattr(task, "preload") and type(task) not in _preloaded:
         _to_preload.setdefault(type(task), task)
+    _found.setdefault(type(task), set()).add(getattr(task, "task_id", str(id(task))))
 
 
-def _preload_step() -> None:
+def _preload_step(fork_ahead: Callable[[luigi.Task], None] | None = None) -> None:
     """One step of loading the modules the tasks to run need (CachedTask.preload): kinds of task
     one after another, the last found (the first to run) first; a failure here is the task's to
-    report when it runs."""
+    report when it runs. The one task of a kind that loads in a process of its own
+    (CachedTask.fork_ahead) is handed to `fork_ahead` instead, when given."""
     if not _loading:
         task = _to_preload.pop(next(reversed(_to_preload)))
         _preloaded.add(type(task))
+        if fork_ahead is not None and getattr(task, "fork_ahead", False) and len(_found[type(task)]) == 1:
+            fork_ahead(task)
+            return
         _loading.append(iter(task.preload()))
     try:
         next(_loading[0])
@@ -85,14 +93,56 @@ class _PreloadingWorker(luigi.worker.Worker):
     itself, side by side with this process loading the rest). The kinds of task are loaded in the
     order they run (Ingest's modules before Train's), one at a time between checks for a finished
     task, so that a task that may start does not wait for modules only later ones need. Forks and
-    imports share this one thread, never overlapping. An up-to-date run loads none of them."""
+    imports share this one thread, never overlapping. An up-to-date run loads none of them.
+
+    Train's libraries are the largest (SciPy's statistics alone is one 0.3 s step, during which a
+    finished task waits for its successor to start): Train's process is forked ahead instead, once
+    the modules of the tasks before it are loaded, and loads them itself while those tasks run
+    (CachedTask.fork_ahead)."""
 
     def _handle_next_task(self) -> None:
         while (_loading or _to_preload) and self._task_result_queue.empty():
-            _preload_step()
+            _preload_step(self._fork_ahead if self.worker_processes > 1 else None)
         super()._handle_next_task()
 
+    def _fork_ahead(self, task: luigi.Task) -> None:
+        """Start the process that will run `task` now: it loads the task's modules (preload()), then
+        waits until Luigi starts the task (_create_task_process), or ends when the run ends without it."""
+        process = self._task_process(task)
+        told, tell = os.pipe()
+        run = process.run
+
+        def run_when_told() -> None:
+            os.close(tell)
+            with contextlib.suppress(Exception):  # a module that fails to load: the task reports it
+                for _ in task.preload():
+                    pass
+            if os.read(told, 1) != b"1":  # the pipe closed: the run ended without this task
+                os._exit(0)
+            run()
+
+        process.run = run_when_told
+        with luigi.worker.fork_lock:
+            process.start()
+        os.close(told)
+        _ahead[task.task_id] = (process, tell)
+
     def _create_task_process(self, task: luigi.Task):
+        ahead = _ahead.pop(task.task_id, None)
+        if ahead is None:
+            return self._task_process(task)
+        process, tell = ahead
+
+        def start() -> None:  # what Luigi calls to start the task: it is told to run
+            process.timeout_time = time.time() + process.worker_timeout if process.worker_timeout else None
+            with contextlib.suppress(BrokenPipeError):  # it died waiting: Luigi reports its exit code
+                os.write(tell, b"1")
+            os.close(tell)
+
+        process.start = start
+        return process
+
+    def _task_process(self, task: luigi.Task):
         """The process that runs a task computes each hash once: while a task runs, what it was
         made from is done and cannot change, and Luigi's check of its dependencies, the task's
         store() and its reads of upstream results would otherwise hash the whole upstream again each."""
@@ -113,7 +163,31 @@ class _Factory(luigi.interface._WorkerSchedulerFactory):
 
 
 def _schedule_and_run(root: luigi.Task):
-    return luigi.interface._schedule_and_run([root], worker_scheduler_factory=_Factory())
+    try:
+        return luigi.interface._schedule_and_run([root], worker_scheduler_factory=_Factory())
+    finally:
+        _end_forked_ahead()
+
+
+def _end_forked_ahead() -> None:
+    """End the processes forked ahead for tasks this run did not start (a task before them
+    failed, or another worker of luigid ran them)."""
+    while _ahead:
+        process, tell = _ahead.popitem()[1]
+        os.close(tell)
+        process.terminate()
+        process.join()
+
+
+def _close_start_pipes() -> None:
+    """In every process forked from the run's: the start pipes of processes forked ahead are the
+    run's alone, so that they close when the run ends, however it ends."""
+    for _, tell in _ahead.values():
+        os.close(tell)
+    _ahead.clear()
+
+
+os.register_at_fork(after_in_child=_close_start_pipes)
 
 
 @luigi.Task.event_handler(luigi.Event.SUCCESS)

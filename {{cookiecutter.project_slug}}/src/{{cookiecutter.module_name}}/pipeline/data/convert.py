@@ -35,6 +35,7 @@ NA_VALUES = [
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
 BOOL_VALUES = ["True", "TRUE", "true", "False", "FALSE", "false"]
+_BOOL_LIKE = f"^({'|'.join(BOOL_VALUES)})$"
 # Types a column can have, from the narrowest; a value that does not fit widens the column.
 NARROWER = {None: ("int", "float", "bool", "date"), "int": ("int", "float"), "float": ("float",)}
 NARROWER.update(bool=("bool",), date=("date",), text=())
@@ -325,7 +326,7 @@ def _fits(values: pa.Array, kind: str) -> bool:
     import pyarrow.compute as pc
 
     if kind == "bool":
-        return pc.all(pc.is_in(values, value_set=pa.array(BOOL_VALUES))).as_py()
+        return pc.all(pc.match_substring_regex(values, _BOOL_LIKE)).as_py()
     if kind == "date" and not pc.all(pc.match_substring_regex(values, _DATE_LIKE)).as_py():
         return False
     try:
@@ -336,6 +337,16 @@ def _fits(values: pa.Array, kind: str) -> bool:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
+
+
+def _int64s(values: pa.Array):
+    """An integer array without nulls as int64 numbers, read from its Arrow buffer:
+    Array.to_numpy() would load pandas (0.3 s) in a process that needs none."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = values.cast(pa.int64())
+    return np.frombuffer(values.buffers()[1], dtype=np.int64, count=len(values), offset=8 * values.offset)
 
 
 class UniqueIds:
@@ -395,13 +406,14 @@ class UniqueIds:
     def _dense(self, ids: pa.Array):
         """The ids as int64 numbers when they are an integer array that keeps the range dense,
         else None. Text is never read as numbers: "007" and "7" are different ids."""
+        import numpy as np
         import pyarrow as pa
 
         if self.values or not len(ids):
-            return None if self.values else pa.array([], pa.int64()).to_numpy()
+            return None if self.values else np.zeros(0, dtype=np.int64)
         if not pa.types.is_integer(ids.type):
             return None
-        numbers = ids.cast(pa.int64()).to_numpy()
+        numbers = _int64s(ids)
         if not len(numbers):
             return numbers
         low = min(int(numbers.min()), self.low if self.seen is not None else int(numbers.min()))

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import luigi
 from luigi.task import flatten
@@ -423,6 +423,8 @@ class CachedTask(ResolvedOnce, luigi.Task):
     named DataFrames (saved as Parquet) and may write other files into `self.workdir`.
     """
 
+    fork_ahead: ClassVar[bool] = False  # see main._PreloadingWorker: the one such task of a run loads its own modules
+
     def preload(self) -> Iterator[None]:
         """Import what build() needs, a step at a time. The run's process does it for each kind of
         task that will run, while other tasks run, so that the task processes Luigi forks
@@ -654,11 +656,13 @@ class _NotOnS3Error(Exception):
 def _write_table(path: Path, table: pd.DataFrame | Iterable[pd.DataFrame | pa.RecordBatch]) -> int:
     """Write a DataFrame, or DataFrames (or Arrow record batches) one row group each, as Parquet;
     return the rows written."""
-    import pandas as pd
+    import sys
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if isinstance(table, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # not loaded: the table is no DataFrame
+    if pd is not None and isinstance(table, pd.DataFrame):
         whole = pa.Table.from_pandas(table, preserve_index=False)
         pq.write_table(whole, path, use_dictionary=_dictionary_columns(whole.schema))
         return len(table)

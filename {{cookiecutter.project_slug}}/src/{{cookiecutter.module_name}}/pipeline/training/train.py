@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import luigi
 import luigi.interface
@@ -210,6 +210,8 @@ class Train(_CrossValidation):
     (oof then holds no target values: Ingest's train has them), and the CV score is the metric's mean
     over the targets, each target's in the facts' target_scores.
     """
+
+    fork_ahead: ClassVar[bool] = True  # the model's library loads in Train's process while the features run
 
     def requires(self) -> dict[str, Any]:
         return {"data": Ingest(), "split": Split(), "features": [feature() for feature in FEATURES]}
