@@ -31,7 +31,7 @@ _USER_ERRORS = {f"{cls.__module__}.{cls.__name__}" for cls in (PipelineError, *P
 _started: dict[str, float] = {}
 _preloaded: set[type] = set()  # kinds of task whose modules this process has loaded or is loading
 _to_preload: dict[type, luigi.Task] = {}  # a task of each kind that will run, not loaded yet
-_found: dict[type, set[str]] = {}  # the tasks of each kind that will run
+_found: dict[type, set[luigi.Task]] = {}  # the tasks of each kind that will run
 _loading: list[Iterator[None]] = []  # the steps left of the kind being loaded
 _ahead: dict[str, tuple[luigi.worker.TaskProcess, int]] = {}  # task id: its process forked ahead, its start pipe
 WAIT_SECONDS = 1.0  # between checks of a root task that another worker runs
@@ -62,7 +62,7 @@ def _will_run(task: luigi.Task, _dependency: luigi.Task) -> None:
     can be loaded ahead (_PreloadingWorker). Found from the root down, so the last found runs first."""
     if hasattr(task, "preload") and type(task) not in _preloaded:
         _to_preload.setdefault(type(task), task)
-    _found.setdefault(type(task), set()).add(getattr(task, "task_id", str(id(task))))
+    _found.setdefault(type(task), set()).add(task)
 
 
 def _preload_step(fork_ahead: Callable[[luigi.Task], None] | None = None) -> None:
