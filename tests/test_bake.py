@@ -98,16 +98,19 @@ def test_nothing_left_unrendered(baked):
 
 
 def test_files_copied_without_rendering_hold_no_jinja():
-    """cookiecutter.json's _copy_without_render (baking renders only the files that need it: 0.2 s
-    of 0.7 s): each pattern names template files, and none of them holds Jinja syntax."""
+    """cookiecutter.json's _copy_without_render (baking renders only the files that need it; a
+    folder it names is copied whole, with no file name rendered): each pattern names template files
+    or folders, and none of the files holds Jinja syntax."""
     import fnmatch
     import json
 
     patterns = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_copy_without_render"]
     root = TEMPLATE / "{{cookiecutter.project_slug}}"
-    files = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files = [p.relative_to(root) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     for pattern in patterns:
-        matched = [name for name in files if fnmatch.fnmatch(name, pattern)]
+        matched = [
+            str(name) for name in files if any(fnmatch.fnmatch(str(part), pattern) for part in (name, *name.parents))
+        ]
         assert matched, f"_copy_without_render: {pattern} matches no file"
         for name in matched:
             text = (root / name).read_text(encoding="utf-8")

@@ -59,7 +59,7 @@ def drifting_files(comp: Competition) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
 class IngestRuns:
     small: Pipeline  # SMALL_CHUNK_MB
     twin: Pipeline  # the same, in another root
-    large: Pipeline  # the default chunk size: one chunk per file
+    large: Pipeline  # the default chunk size: one chunk per file, compressed with zstd
 
 
 def ingest_folder(pipeline: Pipeline) -> Path:
@@ -74,7 +74,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, competition: Competition) -> 
     pipelines = IngestRuns(
         Pipeline(tmp_path_factory.mktemp("ingest-small"), **small_chunks),
         Pipeline(tmp_path_factory.mktemp("ingest-twin"), **small_chunks),
-        Pipeline(tmp_path_factory.mktemp("ingest-large")),
+        Pipeline(tmp_path_factory.mktemp("ingest-large"), ingest={"compression": "zstd"}),
     )
     for pipeline in vars(pipelines).values():
         pipeline.write_raw(*files)
@@ -161,13 +161,17 @@ def test_output_is_byte_identical_across_runs(runs: IngestRuns):
 def test_values_do_not_depend_on_the_chunk_size(runs: IngestRuns):
     """Small chunks (whose types drift, so every value is scanned first) and one chunk per file
     (types from that chunk) store the same rows, in the same order, with the same types and
-    values; only the row groups differ."""
+    values; only the row groups differ (and the compression: none for small tables by default,
+    `[ingest] compression = zstd` in the large run)."""
     small, large = ingest_folder(runs.small), ingest_folder(runs.large)
     types_from = [json.loads((f / MANIFEST).read_text())["facts"]["types_from"] for f in (small, large)]
     assert types_from == ["every value", "the first chunk"]  # both ways of choosing types agree
     for name in ("train.parquet", "test.parquet", "sample_submission.parquet"):
         assert pq.ParquetFile(small / name).schema_arrow == pq.ParquetFile(large / name).schema_arrow
         pd.testing.assert_frame_equal(pd.read_parquet(small / name), pd.read_parquet(large / name))
+        for folder, codec in ((small, "UNCOMPRESSED"), (large, "ZSTD")):
+            meta = pq.ParquetFile(folder / name).metadata
+            assert {meta.row_group(g).column(0).compression for g in range(meta.num_row_groups)} == {codec}, folder
     assert pq.ParquetFile(large / "train.parquet").num_row_groups == 1
 
 

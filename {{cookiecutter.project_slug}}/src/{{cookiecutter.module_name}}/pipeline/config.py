@@ -15,6 +15,7 @@ import luigi
 
 from .. import PROJECT_ROOT
 from .errors import ConfigError
+from .storage.parquet import CODECS
 
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 # A file of data/raw with one of these endings is a table named by the rest of its name
@@ -138,7 +139,7 @@ class ingest(ResolvedOnce, luigi.Config):  # noqa: N801
     """How raw CSVs become Parquet: read in chunks so memory does not grow with the file."""
 
     chunk_mb = luigi.FloatParameter(default=1.0)
-    compression = luigi.ChoiceParameter(choices=("snappy", "zstd", "lz4", "gzip", "none"), default="snappy")
+    compression = luigi.ChoiceParameter(choices=CODECS, default="auto")
     dictionary_max_values = luigi.IntParameter(default=1000)
     column_types = luigi.DictParameter(default={})
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ingest, shown
 from ..errors import DataError
+from ..storage.parquet import ParquetSink
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -568,7 +569,6 @@ def write_parquet(
     what the values held (missing and distinct values, ids). Text columns are dictionary-encoded in
     the file, except those in `plain`."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if keep_types:
         fields = [parquet_schema(path).field(c) for c in columns]
@@ -576,15 +576,15 @@ def write_parquet(
         schema, cast = pa.schema(kept), {f.name: f.type for f in kept}
     else:
         schema, cast = pa.schema([(c, _arrow_type(types[c])) for c in columns]), types
-    compression = ingest().compression
     # Dictionary-encode text only: Parquet gives it up by itself where the values are too many,
     # but trying it on every number column (or on text that hardly repeats) costs more time
     # than it saves space.
     text = [c for c in columns if types[c] in ("string", "category") and c not in plain]
     counts = Tally(path, {c: ColumnScan(kind=types[c], infer=False) for c in columns}, id_column, keep_ids)
-    with pq.ParquetWriter(
-        out, schema, compression=None if compression == "none" else compression, use_dictionary=text or False
-    ) as writer:
+    # The table's size, for `auto` compression: a compressed raw file (.csv.gz, Parquet) holds about
+    # a quarter of it.
+    size = path.stat().st_size * (1 if path.suffix.lower() == ".csv" else 4)
+    with ParquetSink(out, ingest().compression, schema, use_dictionary=text or False, size=size) as sink:
         # The reader thread parses and counts each chunk while this one writes the previous ones.
         group: list[pa.RecordBatch] = []
         rows = 0
@@ -592,8 +592,8 @@ def write_parquet(
             group.append(batch)
             rows += batch.num_rows
             if rows >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_batches(group))
+                sink.write(pa.Table.from_batches(group))
                 group, rows = [], 0
         if group:
-            writer.write_table(pa.Table.from_batches(group))
+            sink.write(pa.Table.from_batches(group))
     return counts.result()
