@@ -48,27 +48,28 @@ class ParquetSink:
         return self
 
     def __exit__(self, kind, *_) -> None:
-        if kind is None and self._writer is None and self._held:
-            self._open("none")  # ended small
+        if kind is None and self._held:
+            self._open("none")  # `auto`, ended small
         if self._writer is not None:
             self._writer.close()
 
     def write(self, table: pa.Table) -> None:
         self.rows += table.num_rows
-        if self._writer is None and self.compression == "auto":
-            self._held.append(table)
-            self._held_bytes += table.nbytes
-            if self._held_bytes > SMALL_FILE_BYTES:
-                self._open("snappy")
+        if self._writer is not None:
+            self._writer.write_table(table)
             return
-        if self._writer is None:
-            self._open(self.compression, table.schema)
-        self._writer.write_table(table)
+        self._held.append(table)
+        self._held_bytes += table.nbytes
+        if self.compression != "auto":
+            self._open(self.compression)
+        elif self._held_bytes > SMALL_FILE_BYTES:
+            self._open("snappy")
 
-    def _open(self, compression: str, schema: pa.Schema | None = None) -> None:
+    def _open(self, compression: str) -> None:
+        """Open the file and write the tables held back."""
         import pyarrow.parquet as pq
 
-        schema = self.schema or schema or self._held[0].schema
+        schema = self.schema or self._held[0].schema
         dictionary = dictionary_columns(schema) if self.use_dictionary is None else self.use_dictionary
         self._writer = pq.ParquetWriter(self.path, schema, compression=compression, use_dictionary=dictionary)
         for table in self._held:
