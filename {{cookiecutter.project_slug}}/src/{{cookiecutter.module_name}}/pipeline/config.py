@@ -113,8 +113,6 @@ class train(ResolvedOnce, luigi.Config):  # noqa: N801
     importance_repeats = luigi.IntParameter(default=1)
     # Fits of fewer cells (fitting rows x feature columns) use one thread: see threads.for_fit.
     small_fit_cells = luigi.IntParameter(default=1_000_000)
-    # Folds of fewer cells (and not small) fit one at a time with every core: see threads.folds_at_once.
-    side_by_side_fit_cells = luigi.IntParameter(default=5_000_000)
 
 
 class submission(ResolvedOnce, luigi.Config):  # noqa: N801

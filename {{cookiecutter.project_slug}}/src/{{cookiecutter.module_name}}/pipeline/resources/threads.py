@@ -103,19 +103,6 @@ def for_fit(rows: int, columns: int, share: int, small_cells: int) -> int:
     return 1
 
 
-def folds_at_once(cells: int, workers: int, small_cells: int, side_by_side_cells: int) -> int:
-    """How many folds of `cells` fitting cells each (rows x columns) Train fits at once: `workers`,
-    sharing the cores, when the folds are small (under `small_cells`: one thread each, where a
-    second thread gains nothing) or large (`side_by_side_cells` and more: `[train]
-    side_by_side_fit_cells`); in between, one at a time with every core. Measured on 2 cores, one at
-    a time took the same time as two side by side at 1.7 and 3.4 million cells a fold and held one
-    fold's rows instead of two; at 8.4 and 17 million it took 9% and 13% longer. A thread count the
-    user exported keeps `workers`."""
-    if _user_threads is not None or cells < small_cells or cells >= side_by_side_cells:
-        return workers
-    return 1
-
-
 def openmp_threads() -> int:
     """The threads an OpenMP parallel region of this process would use now (as measured by
     threadpoolctl over the OpenMP runtimes loaded; 1 when none is)."""

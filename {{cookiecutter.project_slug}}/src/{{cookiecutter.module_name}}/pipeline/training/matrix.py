@@ -9,11 +9,13 @@ scikit-learn takes without copying again.
 from __future__ import annotations
 
 import contextlib
+import mmap
+import tempfile
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from ..config import key_columns
+from ..config import cache_dir, key_columns
 from ..errors import DataError
 from ..resources.memory import return_freed_memory
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from ..data.feature import Feature
 
 SHARED_BYTES = 128 << 20  # a train matrix smaller than this is read once for all the folds of a Train
-_shared: dict[tuple, pd.DataFrame] | None = None  # while shared_reads() is open: each part read whole
+_shared: dict[tuple, pd.DataFrame | _FileBlock] | None = None  # while shared_reads() is open
 _shared_lock = threading.Lock()
 
 
@@ -33,7 +35,11 @@ def shared_reads(cells: int) -> Iterator[None]:
     """Within the block, when the matrix has fewer than SHARED_BYTES / 8 `cells` (rows x columns),
     feature_matrix reads each part whole once and gives each fold its rows from that copy: the folds
     of a small Train (threads of one process) then skip reading the same files again and again. A
-    larger matrix is read fold by fold, each fold holding only its own rows."""
+    larger matrix is read fold by fold, each fold holding only its own rows.
+
+    A numeric part read for chosen rows (the folds' fitting and held-out rows) is kept in a
+    _FileBlock, not in this process's memory, so two folds fitting side by side hold their two
+    copies of rows and no third, whole one."""
     global _shared
     if cells * 8 >= SHARED_BYTES:
         yield
@@ -42,7 +48,45 @@ def shared_reads(cells: int) -> Iterator[None]:
     try:
         yield
     finally:
-        _shared = None
+        blocks, _shared = _shared, None
+        for value in blocks.values():
+            if isinstance(value, _FileBlock):
+                value.close()
+
+
+class _FileBlock:
+    """A float64 matrix in an unnamed file of the cache folder (gone when closed, or when the
+    process ends however it ends), mapped only while rows are copied out of it. The system keeps
+    the file in its page cache, which it can drop and read back under memory pressure, so the
+    matrix counts in no process's memory between reads."""
+
+    def __init__(self, matrix: pd.DataFrame) -> None:
+        import numpy as np
+
+        block = np.ascontiguousarray(matrix.to_numpy())
+        self.columns, self.shape = list(matrix.columns), block.shape
+        self.file: IO[bytes] = tempfile.TemporaryFile(dir=cache_dir())  # noqa: SIM115 (open until close())
+        try:
+            self.file.write(memoryview(block).cast("B"))
+            self.file.flush()
+        except BaseException:
+            self.file.close()
+            raise
+
+    def rows(self, rows: np.ndarray | None) -> pd.DataFrame:
+        """The rows where the boolean mask `rows` is true (all when None), as one C-ordered block
+        in this process's memory."""
+        import numpy as np
+        import pandas as pd
+
+        with mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            whole = np.frombuffer(mapped, dtype=np.float64).reshape(self.shape)
+            chosen = whole.copy() if rows is None else np.compress(rows, whole, axis=0)
+            del whole  # the map closes only once nothing views it
+        return pd.DataFrame(chosen, columns=self.columns, copy=False)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def feature_columns(features: list[Feature]) -> dict[str, Feature]:
@@ -90,8 +134,26 @@ def feature_matrix(made_by: dict[str, Feature], part: str, rows: np.ndarray | No
     with _shared_lock:  # one fold reads, the other waits for it
         key = (part, tuple((column, task.task_id) for column, task in made_by.items()))
         if key not in shared:
-            shared[key] = _read(made_by, part, None)
-    return _rows_of(shared[key], rows)
+            shared[key] = _shared_copy(_read(made_by, part, None), whole=rows is None)
+            return_freed_memory()  # the whole part, when it went to a file
+        value = shared[key]
+    if isinstance(value, _FileBlock):
+        return value.rows(rows)
+    return _rows_of(value, rows)
+
+
+def _shared_copy(matrix: pd.DataFrame, whole: bool) -> pd.DataFrame | _FileBlock:
+    """What shared_reads keeps of a part: numbers the folds take rows of in a _FileBlock; a part
+    first asked for whole (the test rows), or with categories, in memory, as also when the cache
+    folder cannot take the file (a full disk: the part is then held as before, at a higher peak)."""
+    import numpy as np
+
+    if whole or matrix.empty or not all(dtype == np.float64 for dtype in matrix.dtypes):
+        return matrix
+    try:
+        return _FileBlock(matrix)
+    except OSError:
+        return matrix
 
 
 def _rows_of(whole: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:

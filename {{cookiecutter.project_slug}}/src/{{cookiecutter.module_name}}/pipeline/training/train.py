@@ -229,13 +229,10 @@ class Train(_CrossValidation):
 
     def fit_folds(self) -> None:
         """Fit the folds that have no result yet, in threads of this process: the libraries are
-        loaded once and each fold holds only its own rows. `WORKERS` folds fit at once when they
-        are small or large, one at a time in between (threads.folds_at_once). A round of folds
-        shares the task's threads (the last, smaller round gets more each), and each fold's result
-        is cached as soon as it is written. Split's folds and the target are read once for them all."""
+        loaded once and each fold holds only its own rows. `WORKERS` folds fit at once, sharing the
+        task's threads (the last, smaller round gets more each), and each fold's result is cached as
+        soon as it is written. Split's folds, the target and a small matrix are read once for them all."""
         from concurrent.futures import ThreadPoolExecutor
-
-        from ..resources import threads
 
         return_freed_memory()  # the folds' rows are read and dropped column by column
         missing = [fold for fold in self.parts() if not fold.complete()]
@@ -243,10 +240,7 @@ class Train(_CrossValidation):
             return
         with _read_once_for_every_fold():
             columns = len(feature_columns(self.requires()["features"]))
-            fitting = max(int(fold_rows(k)[1].sum()) for k in {fold.fold for fold in missing})
-            config, workers = train(), luigi.interface.core().workers
-            cells_apart = (config.small_fit_cells, config.side_by_side_fit_cells)
-            at_once = min(threads.folds_at_once(fitting * columns, workers, *cells_apart), len(missing))
+            at_once = min(luigi.interface.core().workers, len(missing))
             self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
             cells = Ingest().manifest()["facts"]["rows"]["train"] * columns
             with shared_reads(cells), ThreadPoolExecutor(at_once) as pool:
