@@ -135,8 +135,12 @@ class Later(luigi.Task):
 if __name__ == "__main__":
     from {{ cookiecutter.module_name }}.pipeline import main
 
+    if HOW == "done":
+        First().output().open("w").close()
     main._run(["Later", "--local-scheduler", "--workers", "2", "--no-lock"])
     multiprocessing.active_children()  # reaps the task processes that ended, as main._exit does
+    if not (OUT / "later loaded").exists():
+        sys.exit(print("never forked ahead"))
     pid = json.loads((OUT / "later loaded").read_text())[0]
     try:
         os.kill(pid, 0)
@@ -181,6 +185,14 @@ def test_a_task_forked_ahead_that_never_runs_ends_with_the_run(tmp_path):
     result = _run_ahead(tmp_path, "fails")
     assert result.stdout.endswith("gone\n"), result.stderr
     assert (tmp_path / "later loaded").exists() and not (tmp_path / "later ran").exists()
+
+
+def test_a_task_luigi_starts_first_is_not_forked_ahead_too(tmp_path):
+    """Nothing before it to run (its dependencies are done): Luigi starts it at once in a process of
+    its own, and no second process is forked to load its modules and wait for the run's end."""
+    result = _run_ahead(tmp_path, "done")
+    assert result.stdout.endswith("never forked ahead\n"), result.stderr
+    assert (tmp_path / "later ran").exists() and not (tmp_path / "first started").exists()
 
 
 def test_a_task_forked_ahead_ends_when_the_run_is_killed(tmp_path):

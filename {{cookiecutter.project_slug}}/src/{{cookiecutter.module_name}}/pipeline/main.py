@@ -107,7 +107,10 @@ class _PreloadingWorker(luigi.worker.Worker):
 
     def _fork_ahead(self, task: luigi.Task) -> None:
         """Start the process that will run `task` now: it loads the task's modules (preload()), then
-        waits until Luigi starts the task (_create_task_process), or ends when the run ends without it."""
+        waits until Luigi starts the task (_create_task_process), or ends when the run ends without it.
+        A task Luigi has already started (the first of the run) has its process: nothing to do."""
+        if task.task_id in self._running_tasks:
+            return
         process = self._task_process(task)
         told, tell = os.pipe()
         run = process.run
