@@ -64,10 +64,14 @@ def reads(made_by: dict[str, FakeFeature]) -> int:
     return sum(len(task.reads) for task in set(made_by.values()))
 
 
-def test_a_small_matrix_is_read_once_and_kept_in_an_unnamed_file(features, tmp_path: Path):
+def test_a_small_matrix_is_read_once_and_kept_in_an_unnamed_file(
+    features, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """Within shared_reads, each fold's rows are exactly what a read of its own gives, in one
     C-ordered float64 block; the Parquet files are read once, the train part is kept in a file of
-    the cache folder that no name shows and that is closed when the block ends."""
+    the cache folder that no name shows and that is closed when the block ends. (The file is read
+    back in chunks of 64 rows here, the last one shorter.)"""
+    monkeypatch.setattr(matrix._FileBlock, "CHUNK_BYTES", 64 * 3 * 8)
     expected = [matrix.feature_matrix(features, "train", rows) for rows in masks()]
     test_expected = matrix.feature_matrix(features, "test")
     before = reads(features)
@@ -117,3 +121,13 @@ def test_the_file_is_closed_when_the_block_fails(features):
         (kept,) = matrix._shared.values()
         raise RuntimeError("a fold failed")
     assert kept.file.closed and matrix._shared is None
+
+
+def test_a_matrix_file_cut_short_is_an_error_naming_the_cache_folder(features, tmp_path: Path):
+    with matrix.shared_reads(cells=ROWS * 3):
+        matrix.feature_matrix(features, "train", masks()[0])
+        (kept,) = matrix._shared.values()
+        kept.file.truncate(ROWS * 8)
+        with pytest.raises(OSError, match="ended early") as error:
+            matrix.feature_matrix(features, "train", masks()[1])
+    assert str(tmp_path / "cache") in str(error.value)

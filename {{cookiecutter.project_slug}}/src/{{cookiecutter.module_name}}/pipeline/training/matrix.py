@@ -9,7 +9,6 @@ scikit-learn takes without copying again.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -56,15 +55,17 @@ def shared_reads(cells: int) -> Iterator[None]:
 
 class _FileBlock:
     """A float64 matrix in an unnamed file of the cache folder (gone when closed, or when the
-    process ends however it ends), mapped only while rows are copied out of it. The system keeps
-    the file in its page cache, which it can drop and read back under memory pressure, so the
-    matrix counts in no process's memory between reads."""
+    process ends however it ends), read back a few MB at a time to copy chosen rows out. The system
+    keeps the file in its page cache, which it can drop and read back under memory pressure: the
+    matrix counts in no process's memory, and a fold's read holds its rows and one chunk."""
+
+    CHUNK_BYTES = 4 << 20
 
     def __init__(self, matrix: pd.DataFrame) -> None:
         import numpy as np
 
         block = np.ascontiguousarray(matrix.to_numpy())
-        self.columns, self.shape = list(matrix.columns), block.shape
+        self.columns, self.shape, self.lock = list(matrix.columns), block.shape, threading.Lock()
         self.file: IO[bytes] = tempfile.TemporaryFile(dir=cache_dir())  # noqa: SIM115 (open until close())
         try:
             self.file.write(memoryview(block).cast("B"))
@@ -79,11 +80,28 @@ class _FileBlock:
         import numpy as np
         import pandas as pd
 
-        with mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            whole = np.frombuffer(mapped, dtype=np.float64).reshape(self.shape)
-            chosen = whole.copy() if rows is None else np.compress(rows, whole, axis=0)
-            del whole  # the map closes only once nothing views it
+        n_rows, n_columns = self.shape
+        if rows is None:
+            whole = np.empty(self.shape)
+            self._read_into(whole, 0)
+            return pd.DataFrame(whole, columns=self.columns, copy=False)
+        chosen = np.empty((int(np.count_nonzero(rows)), n_columns))
+        step = max(1, self.CHUNK_BYTES // (8 * n_columns))
+        chunk = np.empty((min(step, n_rows), n_columns))
+        done = 0
+        for start in range(0, n_rows, step):
+            part, mask = chunk[: min(step, n_rows - start)], rows[start : start + step]
+            self._read_into(part, start * 8 * n_columns)
+            count = int(np.count_nonzero(mask))
+            np.compress(mask, part, axis=0, out=chosen[done : done + count])
+            done += count
         return pd.DataFrame(chosen, columns=self.columns, copy=False)
+
+    def _read_into(self, part: np.ndarray, offset: int) -> None:
+        with self.lock:  # the file's position is shared by the folds' threads
+            self.file.seek(offset)
+            if self.file.readinto(memoryview(part).cast("B")) != part.nbytes:
+                raise OSError(f"the feature matrix's file in {cache_dir()} ended early")
 
     def close(self) -> None:
         self.file.close()
