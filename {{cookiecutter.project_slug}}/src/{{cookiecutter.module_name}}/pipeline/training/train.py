@@ -20,7 +20,7 @@ from ..data.split import Split
 from ..registry import FEATURES, model_named, scoring
 from ..resources.memory import return_freed_memory
 from ..storage.cache import CachedTask, import_steps, module_hash
-from .matrix import feature_columns, feature_matrix, shared_reads
+from .matrix import feature_columns, feature_matrix, keep, shared_reads
 from .metrics import Metric, train_groups
 from .model import Model
 
@@ -239,11 +239,12 @@ class Train(_CrossValidation):
         if not missing:  # a killed Train had finished them all
             return
         with _read_once_for_every_fold():
-            columns = len(feature_columns(self.requires()["features"]))
+            made_by = feature_columns(self.requires()["features"])
             at_once = min(luigi.interface.core().workers, len(missing))
             self.estimator()  # loads the model's library, so that each thread's limit reaches its OpenMP pool
-            cells = Ingest().manifest()["facts"]["rows"]["train"] * columns
+            cells = Ingest().manifest()["facts"]["rows"]["train"] * len(made_by)
             with shared_reads(cells), ThreadPoolExecutor(at_once) as pool:
+                keep(made_by, ["train", "test"])
                 for start in range(0, len(missing), at_once):
                     round_ = missing[start : start + at_once]
                     share = max(1, self.threads // len(round_))
