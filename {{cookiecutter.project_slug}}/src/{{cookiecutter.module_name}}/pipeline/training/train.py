@@ -231,7 +231,8 @@ class Train(_CrossValidation):
         """Fit the folds that have no result yet, in threads of this process: the libraries are
         loaded once and each fold holds only its own rows. `WORKERS` folds fit at once, sharing the
         task's threads (the last, smaller round gets more each), and each fold's result is cached as
-        soon as it is written. Split's folds, the target and a small matrix are read once for them all."""
+        soon as it is written. Split's folds, the target and the feature matrix are read once for them
+        all (matrix.shared_reads)."""
         from concurrent.futures import ThreadPoolExecutor
 
         return_freed_memory()  # the folds' rows are read and dropped column by column
